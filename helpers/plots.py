@@ -16,7 +16,7 @@ STYLE = {"figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True, "grid.alpha":
 plt.rcParams.update(STYLE)
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig, path: str | Path) -> None:
     """Write ``fig`` as a PNG atomically (a temporary file, then a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,4 +28,40 @@ def save(fig, path: str | Path) -> Path:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return path
+    return None
+
+
+def image_grid(images, titles=None, ncols: int = 8, title: str = "", size: float = 1.3):
+    """Show uint8 images ``[N, C, H, W]`` in a grid, each with an optional title."""
+    images = images.cpu() if hasattr(images, "cpu") else images
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = images[i]
+            ax.imshow(img.permute(1, 2, 0).numpy() if img.shape[0] == 3 else img[0].numpy(),
+                      cmap=None if img.shape[0] == 3 else "gray", interpolation="nearest")
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def class_balance(counts: dict, classes, title: str = "Images per class"):
+    """Grouped bars: how many images of each class every split holds (``{split: counts}``)."""
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame([{"class": c, "split": s, "images": int(n)}
+                       for s, cnt in counts.items() for c, n in zip(classes, cnt)])
+    fig, ax = plt.subplots(figsize=(max(6, len(classes) * 0.7), 3.2))
+    sns.barplot(df, x="class", y="images", hue="split", ax=ax)
+    ax.set(title=title, xlabel="class", ylabel="number of images")
+    ax.tick_params(axis="x", rotation=45)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), title="split")
+    fig.tight_layout()
+    return fig

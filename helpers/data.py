@@ -1,0 +1,679 @@
+"""Datasets on disk, in memory and on the device: the one data path of the course.
+
+    load(name, root, split)          -> ImageSet (uint8 images [N,C,H,W], int64 labels, class names)
+    splits(name, root, seed)         -> train / val / test ImageSets (CIFAR-10: 40k / 10k / 10k)
+    Batches(imageset, batch_size, shuffle, augment, device)
+                                     -> the whole set on the device as uint8; every batch is indexed,
+                                        augmented as one tensor op, normalised on the device
+
+Readers understand the standard torchvision layouts ``cifar-10-batches-py/``,
+``cifar-100-python/`` and ``stl10_binary/``. Their pickles are read with a
+restricted unpickler that admits only what the format needs.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import pickle
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import profiles
+
+__all__ = [
+    "DatasetError", "ImageSet", "load", "splits", "Batches", "resolve_device",
+    "read_pickle", "make_standin", "find_data", "DataSource", "DATASETS",
+]
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing, damaged or not in the expected format."""
+
+
+# ---------------------------------------------------------------------------------------------
+# What each dataset looks like on disk (file names and official MD5s, as torchvision lists them)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Layout:
+    folder: str
+    files: dict[str, tuple[str, ...]]   # split -> file names
+    meta: str
+    md5: dict[str, str]
+    archive: str                         # what torchvision downloads
+    source: str                          # where a user gets it by hand
+
+
+DATASETS = {
+    "cifar10": _Layout(
+        folder="cifar-10-batches-py",
+        files={"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)},
+        meta="batches.meta",
+        md5={"data_batch_1": "c99cafc152244af753f735de768cd75f",
+             "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+             "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+             "data_batch_4": "634d18415352ddfa80567beed471001a",
+             "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+             "test_batch": "40351d587109b95175f43aff81a1287e",
+             "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"},
+        archive="cifar-10-python.tar.gz",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
+    "cifar100": _Layout(
+        folder="cifar-100-python",
+        files={"train": ("train",), "test": ("test",)},
+        meta="meta",
+        md5={"train": "16019d7e3df5f24257cddd939b257f8d",
+             "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+             "meta": "7973b15100ade9c7d40fb424638fde48"},
+        archive="cifar-100-python.tar.gz",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
+    "stl10": _Layout(
+        folder="stl10_binary",
+        files={"train": ("train_X.bin", "train_y.bin"), "test": ("test_X.bin", "test_y.bin")},
+        meta="class_names.txt",
+        md5={"train_X.bin": "918c2871b30a85fa023e0c44e0bee87f",
+             "train_y.bin": "5a34089d4802c674881badbb80307741",
+             "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82",
+             "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e"},
+        archive="stl10_binary.tar.gz",
+        source="https://cs.stanford.edu/~acoates/stl10/",
+    ),
+}
+
+#: The five-class STL-10 subset of the course (fine-tuning target).
+STL10_SUBSET = ("car", "deer", "horse", "monkey", "truck")
+
+
+# ---------------------------------------------------------------------------------------------
+# Restricted unpickling
+# ---------------------------------------------------------------------------------------------
+def _allowed_globals() -> dict[tuple[str, str], object]:
+    core = getattr(np, "_core", None) or np.core   # numpy 2 moved numpy.core to numpy._core
+    reconstruct = core.multiarray._reconstruct
+    return {
+        ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): __import__("codecs").encode,   # how protocol 2 stores bytes
+    }
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Admits dicts, lists, strings, bytes, numbers and numpy arrays; refuses anything else."""
+
+    def find_class(self, module, name):
+        allowed = _allowed_globals()
+        if (module, name) in allowed:
+            return allowed[(module, name)]
+        raise pickle.UnpicklingError(
+            f"refused to load {module}.{name}: a dataset pickle may hold only dicts, lists, "
+            "strings, numbers and numpy arrays, so this file is not a dataset file "
+            "(it may be malicious); nothing in it was run"
+        )
+
+
+def read_pickle(path: str | Path) -> dict:
+    """Read a CIFAR-style pickle safely; keys come back as ``str``.
+
+    Raises ``DatasetError`` naming the file if it is truncated, malformed, or
+    tries to load anything but plain data.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            obj = _SafeUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        if "refused to load" in str(e):
+            raise DatasetError(f"{path}: {e}") from None
+        raise DatasetError(f"{path} is truncated or malformed ({e}); replace it with a fresh copy") from None
+    except (EOFError, ValueError, TypeError, IndexError, AttributeError, KeyError) as e:
+        raise DatasetError(
+            f"{path} is truncated or malformed ({type(e).__name__}: {e}); "
+            "delete it and download or write it again"
+        ) from None
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path} holds a {type(obj).__name__}, expected a dict of arrays")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _field(d: dict, key: str, path: Path):
+    if key not in d:
+        raise DatasetError(f"{path} has no '{key}' entry (it has {sorted(d)}); is it the right file?")
+    return d[key]
+
+
+def _names(values) -> list[str]:
+    return [v.decode("latin1") if isinstance(v, bytes) else str(v) for v in values]
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageSet
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ImageSet:
+    """Images and labels held in memory.
+
+    ``images`` is uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]``; ``classes``
+    names each label. CIFAR-100 also has ``coarse_labels``/``coarse_classes``
+    (its 20 superclasses).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str = ""
+    coarse_labels: torch.Tensor | None = None
+    coarse_classes: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N,C,H,W], got {self.images.dtype} "
+                             f"{list(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"labels must be [N]={self.images.shape[0]}, got {list(self.labels.shape)}")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __repr__(self) -> str:
+        return (f"ImageSet({self.name!r}, {len(self)} images {list(self.images.shape[1:])}, "
+                f"{len(self.classes)} classes)")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, indices, name: str | None = None) -> "ImageSet":
+        """The images at ``indices`` (a tensor, list or boolean mask), in that order."""
+        idx = torch.as_tensor(indices)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().flatten()
+        idx = idx.long()
+        return replace(
+            self, images=self.images[idx], labels=self.labels[idx], name=name or self.name,
+            coarse_labels=None if self.coarse_labels is None else self.coarse_labels[idx],
+            notes=list(self.notes),
+        )
+
+    def split(self, fraction: float, seed: int = 0, names=("train", "val")) -> tuple["ImageSet", "ImageSet"]:
+        """Split off ``fraction`` of every class (stratified, seeded) as the second set."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+        g = torch.Generator().manual_seed(seed)
+        first, second = [], []
+        for c in range(self.num_classes):
+            idx = (self.labels == c).nonzero().flatten()
+            idx = idx[torch.randperm(len(idx), generator=g)]
+            k = round(len(idx) * fraction)
+            second.append(idx[:k])
+            first.append(idx[k:])
+        a, b = torch.cat(first).sort().values, torch.cat(second).sort().values
+        base = self.name.split("/")[0]
+        return self.subset(a, f"{base}/{names[0]}"), self.subset(b, f"{base}/{names[1]}")
+
+    def select_classes(self, names, relabel: bool = True) -> "ImageSet":
+        """Keep only the classes ``names`` (in that order); relabel them 0..k-1."""
+        unknown = [n for n in names if n not in self.classes]
+        if unknown:
+            raise ValueError(f"unknown class(es) {unknown}; this set has {self.classes}")
+        ids = [self.classes.index(n) for n in names]
+        keep = torch.isin(self.labels, torch.tensor(ids))
+        out = self.subset(keep)
+        if relabel:
+            remap = torch.full((self.num_classes,), -1, dtype=torch.long)
+            remap[torch.tensor(ids)] = torch.arange(len(ids))
+            out.labels = remap[out.labels]
+            out.classes = list(names)
+            out.coarse_labels, out.coarse_classes = None, None
+        return out
+
+    def per_class(self, n: int, seed: int = 0) -> "ImageSet":
+        """A seeded subset with at most ``n`` images of every class (few-shot training sets)."""
+        g = torch.Generator().manual_seed(seed)
+        picks = []
+        for c in range(self.num_classes):
+            idx = (self.labels == c).nonzero().flatten()
+            picks.append(idx[torch.randperm(len(idx), generator=g)[:n]])
+        return self.subset(torch.cat(picks).sort().values)
+
+    def class_counts(self) -> torch.Tensor:
+        return torch.bincount(self.labels, minlength=self.num_classes)
+
+    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and standard deviation of the pixels, scaled to [0, 1]."""
+        x = self.images.transpose(0, 1).reshape(self.images.shape[1], -1).double() / 255
+        return x.mean(1).float(), x.std(1).float()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the standard layouts
+# ---------------------------------------------------------------------------------------------
+_WARNED: set[str] = set()
+_MD5_CACHE: dict[tuple, str] = {}
+
+
+def _cached_md5(path: Path) -> str:
+    """MD5 of a file, remembered while its size and modification time stay the same."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _MD5_CACHE:
+        _MD5_CACHE[key] = _md5(path)
+    return _MD5_CACHE[key]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _missing_message(name: str, folder: Path, missing: list[str], extra: str = "") -> str:
+    lay = DATASETS[name]
+    return (
+        f"{name} not found: looked in {folder} for {', '.join(missing)}. "
+        f"Get it with helpers.data.load('{name}', root, download=True) where there is internet "
+        f"(it fetches {lay.archive} from {lay.source}), or unpack {lay.archive} so that "
+        f"{folder} holds {', '.join(lay.files['train'] + lay.files['test'] + (lay.meta,))}"
+        + (f". {extra}" if extra else "")
+    )
+
+
+def _check_folder(name: str, folder: Path, split: str) -> list[str]:
+    """Check the files a split needs: present, and with the official MD5s.
+
+    Returns a warning note if the files differ from the official ones (a mirror or
+    re-encoded copy): that loads, with one warning line.
+    """
+    lay = DATASETS[name]
+    needed = list(lay.files[split]) + [lay.meta]
+    missing = [f for f in needed if not (folder / f).is_file()]
+    if missing:
+        raise DatasetError(_missing_message(name, folder, missing))
+    if is_standin(folder.parent):
+        return ["generated stand-in data, not the real dataset"]
+    differ = [f for f in needed if f in lay.md5 and _cached_md5(folder / f) != lay.md5[f]]
+    if differ:
+        note = (f"{name}: {', '.join(differ)} in {folder} differ from the official "
+                "checksums (a mirror or re-encoded copy?); using them as they are")
+        if note not in _WARNED:
+            _WARNED.add(note)
+            print(f"WARNING: {note}", file=sys.stderr)
+        return [note]
+    return []
+
+
+def _read_cifar(name: str, folder: Path, split: str) -> ImageSet:
+    lay = DATASETS[name]
+    meta_path = folder / lay.meta
+    meta = read_pickle(meta_path)
+    images, labels, coarse = [], [], []
+    for fname in lay.files[split]:
+        path = folder / fname
+        d = read_pickle(path)
+        data = np.asarray(_field(d, "data", path))
+        key = "labels" if name == "cifar10" else "fine_labels"
+        y = np.asarray(_field(d, key, path), dtype=np.int64)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(y) != len(data):
+            raise DatasetError(
+                f"{path} is malformed: 'data' is {data.dtype} {list(data.shape)} with {len(y)} labels, "
+                "expected uint8 [N, 3072] with N labels")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(y)
+        if name == "cifar100":
+            coarse.append(np.asarray(_field(d, "coarse_labels", path), dtype=np.int64))
+    if name == "cifar10":
+        classes = _names(_field(meta, "label_names", meta_path))
+        extra = {}
+    else:
+        classes = _names(_field(meta, "fine_label_names", meta_path))
+        extra = dict(coarse_labels=torch.from_numpy(np.concatenate(coarse)),
+                     coarse_classes=_names(_field(meta, "coarse_label_names", meta_path)))
+    return ImageSet(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)),
+                    classes, name=f"{name}/{split}", **extra)
+
+
+def _read_stl10(folder: Path, split: str) -> ImageSet:
+    xf, yf = (folder / f for f in DATASETS["stl10"].files[split])
+    x = np.fromfile(xf, dtype=np.uint8)
+    y = np.fromfile(yf, dtype=np.uint8).astype(np.int64) - 1
+    if x.size != len(y) * 3 * 96 * 96:
+        raise DatasetError(f"{xf} is truncated or malformed: {x.size} bytes for {len(y)} labels in {yf}, "
+                           f"expected {len(y) * 3 * 96 * 96}")
+    if len(y) and (y.min() < 0 or y.max() > 9):
+        raise DatasetError(f"{yf} is malformed: labels must be 1..10")
+    # stored as [N, 3, 96, 96] column-major planes: transpose each plane to row-major
+    images = torch.from_numpy(x.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy())
+    classes = (folder / "class_names.txt").read_text().split()
+    return ImageSet(images, torch.from_numpy(y), classes, name=f"stl10/{split}")
+
+
+def _download(name: str, root: Path) -> None:
+    """Fetch the official archive (URL and MD5 as torchvision lists them), check it, unpack it."""
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    cls = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "stl10": tvd.STL10}[name]
+    try:
+        download_and_extract_archive(cls.url, str(root), filename=DATASETS[name].archive, md5=cls.tgz_md5)
+    except Exception as e:  # URLError, HTTPError, socket errors, a bad checksum, a broken archive
+        raise DatasetError(
+            _missing_message(name, root / DATASETS[name].folder, list(DATASETS[name].files["train"]),
+                             f"Downloading it failed: {type(e).__name__}: {e}")
+        ) from e
+
+
+def load(name: str, root: str | Path, split: str = "train", download: bool = False) -> ImageSet:
+    """Load ``split`` ("train" or "test") of ``name`` ("cifar10", "cifar100", "stl10") from ``root``.
+
+    ``root`` holds the standard folder (``cifar-10-batches-py`` ...). If it is
+    missing and ``download`` is true, torchvision fetches and checks the
+    official archive first.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
+    root = Path(root).expanduser()
+    folder = root / DATASETS[name].folder
+    needed = DATASETS[name].files[split] + (DATASETS[name].meta,)
+    if download and not all((folder / f).is_file() for f in needed):
+        _download(name, root)
+    notes = _check_folder(name, folder, split)
+    data = _read_stl10(folder, split) if name == "stl10" else _read_cifar(name, folder, split)
+    data.notes = notes
+    return data
+
+
+def splits(name: str, root: str | Path, val_fraction: float = 0.2, seed: int = 0,
+           download: bool = False) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """Train / validation / test sets. Validation is a seeded, stratified share of the
+    official training set (CIFAR-10: 40,000 / 10,000); test is the official test set."""
+    train, val = load(name, root, "train", download).split(val_fraction, seed)
+    test = load(name, root, "test", download=False)
+    test.name = f"{name}/test"
+    return train, val, test
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated stand-in data, in the same on-disk formats
+# ---------------------------------------------------------------------------------------------
+_CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+_STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+
+
+def _patterns(labels: np.ndarray, num_classes: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Images whose class shows in a stripe orientation and a faint tint, under random colour and
+    strong noise: learnable above chance within a few steps, but not trivially."""
+    n = len(labels)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    angle = np.pi * labels / num_classes + rng.normal(0, 0.2, n)
+    freq = 2 + (labels % 3) + rng.normal(0, 0.3, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    wave = np.sin(2 * np.pi * freq[:, None, None] * (np.cos(angle)[:, None, None] * xx
+                                                     + np.sin(angle)[:, None, None] * yy) + phase[:, None, None])
+    hue = 2 * np.pi * ((labels * 7) % num_classes) / num_classes
+    tint = np.stack([np.cos(hue), np.cos(hue - 2.1), np.cos(hue + 2.1)], 1)       # [n, 3], by class
+    colour = 20 * tint + rng.normal(0, 25, (n, 3))                                 # plus a random cast
+    img = 128 + colour[:, :, None, None] + 40 * wave[:, None] + rng.normal(0, 40, (n, 3, size, size))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+class _Py2Str(bytes):
+    """A byte string that pickles as a Python 2 ``str``, as in the original CIFAR files: it loads
+    as ``bytes`` with ``encoding='bytes'`` and as ``str`` with ``encoding='latin1'``."""
+
+
+class _Py2Pickler(pickle._Pickler):
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_py2str(self, obj):
+        n = len(obj)
+        self.write((pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else
+                    pickle.BINSTRING + n.to_bytes(4, "little")) + bytes(obj))
+        self.memoize(obj)
+
+    dispatch[_Py2Str] = _save_py2str
+
+
+def _py2(obj):
+    """Mark every bytes object inside dicts and lists as a Python 2 string."""
+    if isinstance(obj, bytes):
+        return _Py2Str(obj)
+    if isinstance(obj, dict):
+        return {_py2(k): _py2(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_py2(v) for v in obj]
+    return obj
+
+
+def _write_pickle(path: Path, obj) -> None:
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(_py2(obj))
+    _atomic_write(path, buf.getvalue())
+
+
+def make_standin(root: str | Path, datasets=("cifar10", "cifar100", "stl10"),
+                 train_per_class: int = 60, test_per_class: int = 20, seed: int = 0) -> Path:
+    """Write small generated datasets in the standard on-disk layouts under ``root``.
+
+    Every class gets a recognisable colour and stripe pattern with noise, so a
+    model learns them above chance in a few steps. The readers above read them
+    exactly as they read the real files (and so does torchvision).
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for name in datasets:
+        folder = root / DATASETS[name].folder
+        folder.mkdir(parents=True, exist_ok=True)
+        if name == "cifar10":
+            for split, files in DATASETS[name].files.items():
+                per = train_per_class if split == "train" else test_per_class
+                y = rng.permutation(np.repeat(np.arange(10), per))
+                x = _patterns(y, 10, 32, rng).reshape(len(y), -1)
+                for i, part in enumerate(np.array_split(np.arange(len(y)), len(files))):
+                    _write_pickle(folder / files[i], {
+                        b"batch_label": b"generated stand-in", b"labels": y[part].tolist(),
+                        b"data": x[part], b"filenames": [b"standin_%05d.png" % j for j in part]})
+            _write_pickle(folder / "batches.meta", {b"label_names": [c.encode() for c in _CIFAR10_CLASSES],
+                                                    b"num_cases_per_batch": 10000, b"num_vis": 3072})
+        elif name == "cifar100":
+            fine = [f"class_{i:02d}" for i in range(100)]
+            coarse_names = [f"superclass_{i:02d}" for i in range(20)]
+            coarse_of = rng.permutation(np.repeat(np.arange(20), 5))
+            for split in ("train", "test"):
+                per = max(2, (train_per_class if split == "train" else test_per_class) // 5)
+                y = rng.permutation(np.repeat(np.arange(100), per))
+                x = _patterns(y, 100, 32, rng).reshape(len(y), -1)
+                _write_pickle(folder / split, {
+                    b"batch_label": b"generated stand-in", b"fine_labels": y.tolist(),
+                    b"coarse_labels": coarse_of[y].tolist(), b"data": x,
+                    b"filenames": [b"standin_%05d.png" % j for j in range(len(y))]})
+            _write_pickle(folder / "meta", {b"fine_label_names": [c.encode() for c in fine],
+                                            b"coarse_label_names": [c.encode() for c in coarse_names]})
+        elif name == "stl10":
+            for split in ("train", "test"):
+                per = max(4, (train_per_class if split == "train" else test_per_class) // 3)
+                y = rng.permutation(np.repeat(np.arange(10), per))
+                x = _patterns(y, 10, 96, rng)                            # [N, 3, 96, 96] row-major
+                _atomic_write(folder / f"{split}_X.bin", x.transpose(0, 1, 3, 2).tobytes())
+                _atomic_write(folder / f"{split}_y.bin", (y + 1).astype(np.uint8).tobytes())
+            _atomic_write(folder / "class_names.txt", ("\n".join(_STL10_CLASSES) + "\n").encode())
+        else:
+            raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
+    _atomic_write(root / "STANDIN.json", json.dumps({"generated": True, "seed": seed,
+                                                      "datasets": list(datasets)}).encode())
+    return root
+
+
+def is_standin(root: str | Path) -> bool:
+    """Whether ``root`` holds generated stand-in data rather than real data."""
+    return (Path(root) / "STANDIN.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Which data a notebook uses
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class DataSource:
+    """Where a notebook's data comes from, and a one-line description for its output."""
+
+    root: Path
+    generated: bool
+    description: str
+
+    def __str__(self) -> str:
+        return self.description
+
+
+def standin_dir() -> Path:
+    """Where generated stand-in data is kept: ``$COURSE_STANDIN_DIR`` or ``runs/standin``."""
+    env = os.environ.get("COURSE_STANDIN_DIR")
+    return Path(env) if env else profiles.REPO_ROOT / "runs" / "standin"
+
+
+def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
+              download: bool = True, verbose: bool = True) -> DataSource:
+    """Decide which data a notebook runs on, and say so in one visible line.
+
+    * ``smoke``: small generated data (written once, then reused).
+    * ``full``: the real datasets in ``data_dir`` (default ``<repo>/data``),
+      downloaded there if missing and ``download`` is true. If they cannot be had
+      (offline, nothing supplied) the notebook runs on the generated stand-in
+      instead, and the line says so loudly.
+    """
+    profile = profiles.profile_name(profile)
+    root = Path(data_dir).expanduser() if data_dir else profiles.REPO_ROOT / "data"
+    reason = "the smoke profile uses generated data"
+    if profile == "full":
+        try:
+            for name in datasets:
+                folder = root / DATASETS[name].folder
+                needed = [f for split in ("train", "test") for f in DATASETS[name].files[split]]
+                if not all((folder / f).is_file() for f in needed + [DATASETS[name].meta]):
+                    if not download:
+                        raise DatasetError(_missing_message(name, folder, needed))
+                    _download(name, root)
+            src = DataSource(root, is_standin(root), "")
+            kind = "GENERATED stand-in" if src.generated else "real"
+            src.description = f"DATA: {kind} {', '.join(datasets)} from {root}"
+            if verbose:
+                print(src.description)
+            return src
+        except DatasetError as e:
+            reason = f"the real data could not be had ({e})"
+    gen = standin_dir()
+    if not is_standin(gen) or not all((gen / DATASETS[n].folder).is_dir() for n in datasets):
+        make_standin(gen, datasets=tuple(DATASETS))
+    src = DataSource(gen, True, f"DATA: GENERATED stand-in data in {gen}, not real results: {reason}")
+    if verbose:
+        print(src.description)
+    return src
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches on the device
+# ---------------------------------------------------------------------------------------------
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+class Batches:
+    """Iterate over an ImageSet in batches, the whole set living on ``device`` as uint8.
+
+    Each batch is picked by indexing, augmented as one tensor operation per
+    transform (``augment`` is a callable or a list of callables taking
+    ``(uint8 batch [B,C,H,W], generator)``), then converted to float and
+    normalised on the device. No DataLoader, no worker processes.
+
+    The order and the augmentation of epoch ``e`` depend only on ``(seed, e)``,
+    so a resumed run sees exactly the batches it would have seen.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, shuffle: bool = False, augment=None,
+                 device: str | torch.device = "auto", mean=None, std=None, drop_last: bool = False,
+                 seed: int = 0, size: int | None = None, channels_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.data = data
+        self.device = resolve_device(device)
+        self.images = data.images.to(self.device)
+        self.labels = data.labels.to(self.device)
+        self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
+        self.augment = list(augment) if isinstance(augment, (list, tuple)) else ([augment] if augment else [])
+        if mean is None or std is None:
+            mean, std = data.channel_stats()
+        c = data.images.shape[1]
+        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=self.device).view(1, c, 1, 1) * 255
+        self.std = torch.as_tensor(std, dtype=torch.float32, device=self.device).view(1, c, 1, 1) * 255
+        self.size = size
+        self.channels_last = channels_last
+        self.epoch = 0
+
+    @property
+    def classes(self) -> list[str]:
+        return self.data.classes
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose which epoch's order and augmentation the next iteration gives."""
+        self.epoch = epoch
+
+    def generator(self, epoch: int | None = None) -> torch.Generator:
+        g = torch.Generator(device=self.device)
+        g.manual_seed(self.seed * 1_000_003 + (self.epoch if epoch is None else epoch))
+        return g
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (or float 0..255) batch -> float, normalised with the set's channel statistics."""
+        x = (x.float() - self.mean) / self.std
+        if self.size is not None and x.shape[-1] != self.size:
+            x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                                                antialias=True, align_corners=False)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __iter__(self):
+        g = self.generator()
+        n = len(self.data)
+        order = torch.randperm(n, generator=g, device=self.device) if self.shuffle else \
+            torch.arange(n, device=self.device)
+        stop = n - n % self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            x = self.images[idx]
+            for t in self.augment:
+                x = t(x, g)
+            yield self.normalize(x), self.labels[idx]
+        self.epoch += 1

@@ -1,0 +1,125 @@
+"""Run the course notebooks headlessly with papermill and print a summary.
+
+    python -m helpers.run                                   # every notebook, full profile
+    python -m helpers.run --profile smoke                   # seconds on a CPU, generated data
+    python -m helpers.run --profile full --data-dir D notebooks/00_data.ipynb
+
+Executed copies go to ``runs/<profile>/notebooks/`` (``--output-dir`` changes
+that). A failing notebook is named with its failing cell, the others still run,
+and the exit code is 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import profiles
+
+NOTEBOOKS = profiles.REPO_ROOT / "notebooks"
+
+
+@dataclass
+class Outcome:
+    notebook: str
+    status: str          # "ok" or "FAILED"
+    seconds: float
+    data: str
+    error: str = ""
+
+
+def _data_line(nb_path: Path) -> str:
+    """The ``DATA: ...`` lines a notebook printed, joined, or ``none`` if it printed none."""
+    try:
+        nb = json.loads(nb_path.read_text())
+    except (OSError, ValueError):
+        return "?"
+    found = []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            found += [ln[len("DATA: "):] for ln in text.splitlines()
+                      if ln.startswith("DATA: ") and ln[len("DATA: "):] not in found]
+    return " | ".join(found) or "none"
+
+
+def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | None = None) -> Outcome:
+    """Execute one notebook with papermill; never raises for a failing notebook."""
+    import papermill as pm
+
+    out_path = out_dir / path.name
+    known = pm.inspect_notebook(str(path))
+    params = {k: v for k, v in parameters.items() if k in known and v is not None}
+    t0 = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        pm.execute_notebook(str(path), str(out_path), parameters=params, cwd=str(path.parent),
+                            kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+    except pm.PapermillExecutionError as e:
+        status = "FAILED"
+        error = (f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                 f"{e.ename}: {e.evalue}")
+    except Exception as e:  # a kernel that died, a malformed notebook, a timeout
+        status = "FAILED"
+        error = f"{path.name} could not run: {type(e).__name__}: {e}"
+    seconds = time.perf_counter() - t0
+    return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error)
+
+
+def summary(outcomes: list[Outcome], total: float) -> str:
+    """A plain-text table: notebook, status, wall time, data used."""
+    rows = [("notebook", "status", "wall time", "data")]
+    rows += [(o.notebook, o.status, f"{o.seconds:8.1f} s", o.data if len(o.data) <= 150 else o.data[:147] + "...")
+             for o in outcomes]
+    rows.append(("total", f"{sum(o.status == 'ok' for o in outcomes)}/{len(outcomes)} ok",
+                 f"{total:8.1f} s", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebooks", nargs="*", type=Path,
+                    help="notebooks to run (default: every notebooks/NN_*.ipynb, in order)")
+    ap.add_argument("--profile", choices=profiles.PROFILES, default="full",
+                    help="smoke: seconds on a CPU with generated data; full: the real experiment")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="folder with the datasets in torchvision's layout (default: <repo>/data)")
+    ap.add_argument("--output-dir", type=Path, default=None,
+                    help="where executed notebooks go (default: runs/<profile>/notebooks)")
+    ap.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the notebook's)")
+    ap.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+    args = ap.parse_args(argv)
+
+    paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        ap.error(f"no such notebook(s): {', '.join(missing)}")
+    out_dir = args.output_dir or profiles.run_dir(args.profile) / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = str(args.data_dir.resolve()) if args.data_dir else None
+    parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device}
+    print(f"running {len(paths)} notebook(s), profile {args.profile}, outputs in {out_dir}", flush=True)
+    outcomes, t0 = [], time.perf_counter()
+    for p in paths:
+        o = run_notebook(Path(p).resolve(), out_dir, parameters, args.timeout)
+        print(f"  {o.status:6s} {o.notebook} ({o.seconds:.1f} s)" + (f"\n    {o.error}" if o.error else ""),
+              flush=True)
+        outcomes.append(o)
+    print()
+    print(summary(outcomes, time.perf_counter() - t0))
+    failed = [o for o in outcomes if o.status != "ok"]
+    for o in failed:
+        print(f"FAILED: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Training: ``fit(model, train, val, ...)`` with every knob of the course by name.
+
+One epoch = one pass over ``train`` (a ``helpers.data.Batches``), then an
+evaluation on ``val``. ``fit`` returns a ``History`` of per-epoch numbers and,
+given a ``checkpoint_dir``, keeps two files there, each written atomically:
+
+* ``best.pt``: the weights with the best validation accuracy so far;
+* ``last.pt``: everything needed to continue after an interruption
+  (``fit(..., resume=True)``): weights, optimizer, scheduler, random state,
+  history. On the CPU a resumed run ends with exactly the weights and history
+  of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .metrics import Accuracy
+
+__all__ = ["fit", "History", "TrainingDiverged", "seed_everything", "make_optimizer",
+           "lr_factor", "save_atomic", "load_checkpoint", "OPTIMIZERS", "SCHEDULERS"]
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+SCHEDULERS = ("none", "exponential", "cosine", "warmup_linear", "warmup_cosine")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class History:
+    """Per-epoch numbers of one training run (lists share the epoch index)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_acc: float = float("nan")
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**d)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the history as JSON, atomically."""
+        return save_atomic(json.dumps(self.to_dict(), indent=1).encode(), path)
+
+    def __repr__(self) -> str:
+        if not self.epoch:
+            return "History(empty)"
+        return (f"History({len(self.epoch)} epochs, last train loss {self.train_loss[-1]:.4f}, "
+                f"best val acc {self.best_val_acc:.4f} at epoch {self.best_epoch})")
+
+
+def save_atomic(obj, path: str | Path) -> Path:
+    """Write ``obj`` (bytes, or anything ``torch.save`` takes) to ``path`` atomically:
+    into a temporary file beside it, then renamed over it. A crash never leaves a
+    half-written file under ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(obj, bytes):
+                f.write(obj)
+            else:
+                torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint written by ``fit`` (tensors and plain data only: ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    """An optimizer by name: sgd, momentum (SGD with momentum), nesterov, adam, adamw."""
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=name == "nesterov",
+                               weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def lr_factor(scheduler: str, step: int, total_steps: int, steps_per_epoch: int,
+              warmup_steps: int = 0, gamma: float = 0.9) -> float:
+    """The learning-rate multiplier at ``step`` (0-based) for a schedule by name.
+
+    * ``none``: 1 throughout;
+    * ``exponential``: ``gamma ** epoch``;
+    * ``cosine``: from 1 down to 0 along a half cosine;
+    * ``warmup_linear`` / ``warmup_cosine``: a linear rise over ``warmup_steps``,
+      then a linear or cosine decay to 0.
+    """
+    if scheduler == "none":
+        return 1.0
+    if scheduler == "exponential":
+        return gamma ** (step // steps_per_epoch)
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+    warm = warmup_steps if scheduler.startswith("warmup") else 0
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total_steps - warm)
+    if scheduler.endswith("linear"):
+        return max(0.0, 1 - progress)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0.0, grad_clip=None,
+               amp=False, epoch=0, bar=None, num_classes=None):
+    """One pass over ``batches``; trains when an optimizer is given. Returns (loss, accuracy)."""
+    train = optimizer is not None
+    model.train(train)
+    acc = Accuracy(num_classes)
+    total_loss, count = torch.zeros((), dtype=torch.float64, device=batches.device), 0
+    with torch.set_grad_enabled(train):
+        for step, (x, y) in enumerate(batches):
+            with torch.autocast(batches.device.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(x)
+                logits = out[0] if isinstance(out, tuple) else out
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing if train else 0.0)
+            if train:
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
+                        "training diverged. Try a lower learning rate (e.g. a tenth), gradient "
+                        "clipping (grad_clip=1.0), or a larger batch.")
+                optimizer.zero_grad(set_to_none=True)
+                if isinstance(out, tuple) and len(out) > 1:    # Inception-style auxiliary logits
+                    loss = loss + 0.4 * F.cross_entropy(out[1].float(), y, label_smoothing=label_smoothing)
+                loss.backward()
+                if grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                scheduler.step()
+            total_loss += loss.detach().double() * len(y)
+            count += len(y)
+            acc.update(logits.detach(), y)
+            if bar is not None:
+                bar.update(1)
+    return (total_loss / count).item(), acc.compute()
+
+
+def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer: str = "adamw",
+        lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, scheduler: str = "none",
+        warmup_epochs: float = 0.0, gamma: float = 0.9, grad_clip: float | None = None,
+        label_smoothing: float = 0.0, patience: int | None = None, min_epochs: int = 0,
+        eval_every: int = 1, checkpoint_dir: str | Path | None = None, resume: bool = False,
+        seed: int = 0, amp: str | bool = "auto", channels_last: str | bool = "auto",
+        progress: bool = True, on_epoch_end=None) -> History:
+    """Train ``model`` on ``train`` and watch it on ``val``; return the ``History``.
+
+    Optimizer (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``) and
+    scheduler (``none``, ``exponential``, ``cosine``, ``warmup_linear``,
+    ``warmup_cosine``) are chosen by name. Early stopping: with ``patience`` set,
+    training stops once validation accuracy has not improved for ``patience``
+    evaluations, but never before ``min_epochs``. With ``checkpoint_dir`` the
+    best weights are kept in ``best.pt`` and the model ends with them loaded.
+    ``amp`` and ``channels_last`` default to on for CUDA and off elsewhere.
+    ``on_epoch_end(epoch, history)`` is called after each epoch.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir to resume from")
+    device = train.device
+    on_cuda = device.type == "cuda"
+    amp = on_cuda if amp == "auto" else bool(amp)
+    if channels_last == "auto" and on_cuda or channels_last is True:
+        model = model.to(memory_format=torch.channels_last)
+        train.channels_last = True
+        if val is not None:
+            val.channels_last = True
+    model.to(device)
+    num_classes = train.data.num_classes
+    steps_per_epoch = len(train)
+    opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(
+        scheduler, s, epochs * steps_per_epoch, steps_per_epoch, round(warmup_epochs * steps_per_epoch), gamma))
+    history, start, bad = History(), 0, 0
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    last_path = ckpt_dir / "last.pt" if ckpt_dir else None
+    if resume and last_path.is_file():
+        state = load_checkpoint(last_path, map_location=device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = History.from_dict(state["history"])
+        start, bad = state["epoch"] + 1, state["bad_epochs"]
+        _set_rng_state({k: v for k, v in state["rng"].items()})
+    else:
+        seed_everything(seed)
+    bar = tqdm(total=(epochs - start) * steps_per_epoch, desc="training", unit="step", leave=True,
+               disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    try:
+        for epoch in range(start, epochs):
+            t0 = time.perf_counter()
+            train.set_epoch(epoch)
+            tr_loss, tr_acc = _run_epoch(model, train, opt, sched, label_smoothing, grad_clip, amp,
+                                         epoch, bar, num_classes)
+            evaluate_now = val is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1)
+            if evaluate_now:
+                va_loss, va_acc = _run_epoch(model, val, amp=amp, num_classes=num_classes)
+            else:
+                va_loss, va_acc = float("nan"), float("nan")
+            history.epoch.append(epoch)
+            history.train_loss.append(tr_loss)
+            history.train_acc.append(tr_acc)
+            history.val_loss.append(va_loss)
+            history.val_acc.append(va_acc)
+            history.lr.append(opt.param_groups[0]["lr"])
+            history.seconds.append(time.perf_counter() - t0)
+            if evaluate_now:
+                if not (va_acc <= history.best_val_acc):        # also true while best is NaN
+                    history.best_val_acc, history.best_epoch, bad = va_acc, epoch, 0
+                    if ckpt_dir:
+                        save_atomic({"model": model.state_dict(), "epoch": epoch, "val_acc": va_acc},
+                                    ckpt_dir / "best.pt")
+                else:
+                    bad += 1
+            stop = patience is not None and bad >= patience and epoch + 1 >= min_epochs
+            history.stopped_early = stop and epoch + 1 < epochs
+            if ckpt_dir:
+                save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "history": history.to_dict(),
+                             "epoch": epoch, "bad_epochs": bad, "rng": _rng_state()}, last_path)
+            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tr_loss:.3f} "
+                                f"val acc {va_acc:.3f}", refresh=False)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
+            if stop:
+                break
+    finally:
+        bar.close()
+    if ckpt_dir and (ckpt_dir / "best.pt").is_file():
+        model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt", map_location=device)["model"])
+    return history
