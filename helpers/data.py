@@ -552,6 +552,14 @@ def standin_dir() -> Path:
     return Path(env) if env else profiles.REPO_ROOT / "runs" / "standin"
 
 
+def _shown(path: Path) -> str:
+    """A path as a reader should see it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(profiles.REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
               download: bool = True, verbose: bool = True) -> DataSource:
     """Decide which data a notebook runs on, and say so in one visible line.
@@ -576,7 +584,7 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
                     _download(name, root)
             src = DataSource(root, is_standin(root), "")
             kind = "GENERATED stand-in" if src.generated else "real"
-            src.description = f"DATA: {kind} {', '.join(datasets)} from {root}"
+            src.description = f"DATA: {kind} {', '.join(datasets)} from {_shown(root)}"
             if verbose:
                 print(src.description)
             return src
@@ -585,7 +593,7 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
     gen = standin_dir()
     if not is_standin(gen) or not all((gen / DATASETS[n].folder).is_dir() for n in datasets):
         make_standin(gen, datasets=tuple(DATASETS))
-    src = DataSource(gen, True, f"DATA: GENERATED stand-in data in {gen}, not real results: {reason}")
+    src = DataSource(gen, True, f"DATA: GENERATED stand-in data in {_shown(gen)}, not real results: {reason}")
     if verbose:
         print(src.description)
     return src

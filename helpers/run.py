@@ -70,6 +70,25 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | Non
     return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error)
 
 
+def store(executed: Path, source: Path) -> None:
+    """Write an executed notebook back over its source, so the repository shows real outputs.
+
+    Papermill's injected-parameters cell and per-cell timing metadata are dropped: the
+    stored notebook keeps its own parameters cell (so nbval and JupyterLab run it with
+    the defaults), and the run's parameters stay in the notebook's ``papermill`` metadata.
+    """
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    for c in nb.cells:
+        c.metadata.pop("papermill", None)
+        c.metadata.pop("execution", None)
+    tmp = source.with_name(f".{source.name}.tmp")
+    nbformat.write(nb, tmp)
+    tmp.replace(source)
+
+
 def summary(outcomes: list[Outcome], total: float) -> str:
     """A plain-text table: notebook, status, wall time, data used."""
     rows = [("notebook", "status", "wall time", "data")]
@@ -96,6 +115,8 @@ def main(argv=None) -> int:
                     help="where executed notebooks go (default: runs/<profile>/notebooks)")
     ap.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the notebook's)")
     ap.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+    ap.add_argument("--store", action="store_true",
+                    help="write each successfully executed notebook back over its source (committed outputs)")
     args = ap.parse_args(argv)
 
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -113,6 +134,8 @@ def main(argv=None) -> int:
         print(f"  {o.status:6s} {o.notebook} ({o.seconds:.1f} s)" + (f"\n    {o.error}" if o.error else ""),
               flush=True)
         outcomes.append(o)
+        if args.store and o.status == "ok":
+            store(out_dir / Path(p).name, Path(p))
     print()
     print(summary(outcomes, time.perf_counter() - t0))
     failed = [o for o in outcomes if o.status != "ok"]

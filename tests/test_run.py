@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from helpers import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def notebook(path: Path, *sources: str, params: str = "profile = None\ndata_dir = None") -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    first = nbformat.v4.new_code_cell(params)
+    first.metadata["tags"] = ["parameters"]
+    nb.cells = [first] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_runner_runs_reports_and_names_the_failing_cell(tmp_path, capsys):
+    ok = notebook(tmp_path / "01_ok.ipynb", "print('DATA: test pattern')", "print('profile is', profile)")
+    bad = notebook(tmp_path / "02_bad.ipynb", "x = 1", "raise ValueError('broken on purpose')", "print('never')")
+    code = run.main([str(ok), str(bad), "--profile", "smoke", "--output-dir", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "02_bad.ipynb failed in cell 3" in out + err and "ValueError: broken on purpose" in err
+    table = out[out.index("notebook"):]
+    assert "01_ok.ipynb" in table and "ok" in table and "test pattern" in table and "FAILED" in table
+    executed = json.loads((tmp_path / "out" / "01_ok.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "profile is smoke" in printed          # the profile was injected as a parameter
+
+
+def test_runner_rejects_missing_notebooks(tmp_path, capsys):
+    try:
+        run.main([str(tmp_path / "nope.ipynb")])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "no such notebook" in capsys.readouterr().err
+
+
+def test_runner_command_line_on_notebook_00(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "helpers.run", "--profile", "smoke", "--output-dir",
+                          str(tmp_path), str(ROOT / "notebooks" / "00_data.ipynb")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "00_data.ipynb  ok" in res.stdout and "GENERATED" in res.stdout
+
+
+def test_every_notebook_follows_the_conventions():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell not tagged"
+        assert "profile = None" in "".join(code[0]["source"]), f"{path.name}: no profile parameter"
+        assert sum(c["cell_type"] == "markdown" for c in nb["cells"]) >= 3, f"{path.name}: too little prose"
+        assert not any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"]), path.name
