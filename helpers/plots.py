@@ -31,7 +31,7 @@ def save(fig, path: str | Path) -> None:
     return None
 
 
-def image_grid(images, titles=None, ncols: int = 8, title: str = "", size: float = 1.3):
+def image_grid(images, titles=None, ncols: int = 8, title: str = "", size: float = 1.0):
     """Show uint8 images ``[N, C, H, W]`` in a grid, each with an optional title."""
     images = images.cpu() if hasattr(images, "cpu") else images
     n = len(images)
