@@ -41,7 +41,7 @@ class PadCrop:
     """Pad every image by ``padding`` pixels, then cut a random crop of the original size.
 
     ``mode`` is ``"zeros"`` or ``"reflect"``. All crops of the batch are gathered in
-    one indexing operation (no per-image loop).
+    one ``gather`` over the flattened images (no per-image loop).
     """
 
     def __init__(self, padding: int = 4, mode: str = "zeros"):
@@ -62,11 +62,13 @@ class PadCrop:
             padded = F.pad(x, (p, p, p, p))
         dy = torch.randint(0, 2 * p + 1, (b,), device=x.device, generator=generator)
         dx = torch.randint(0, 2 * p + 1, (b,), device=x.device, generator=generator)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]   # [B,1,H,1]
-        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]   # [B,1,1,W]
-        batch = torch.arange(b, device=x.device)[:, None, None, None]
-        chan = torch.arange(c, device=x.device)[None, :, None, None]
-        return padded[batch, chan, rows, cols]
+        # one gather on the flattened padded images: output pixel (i, j) of image k is
+        # padded pixel (dy[k] + i, dx[k] + j), i.e. flat index (dy[k] + i) * (w + 2p) + dx[k] + j
+        i = torch.arange(h, device=x.device).view(1, h, 1)
+        j = torch.arange(w, device=x.device).view(1, 1, w)
+        flat = (dy.view(b, 1, 1) + i) * (w + 2 * p) + dx.view(b, 1, 1) + j          # [B, H, W]
+        index = flat.view(b, 1, h * w).expand(b, c, h * w)
+        return padded.reshape(b, c, -1).gather(2, index).view(b, c, h, w)
 
     def __repr__(self) -> str:
         return f"PadCrop(padding={self.padding}, mode={self.mode!r})"
