@@ -65,3 +65,34 @@ def class_balance(counts: dict, classes, title: str = "Images per class"):
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), title="split")
     fig.tight_layout()
     return fig
+
+
+def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_loss: bool = False):
+    """Training curves, one line per run, mean ± standard deviation over its seeds as a band.
+
+    ``runs`` maps a label to a list of ``History`` objects (one per seed) or an ``Outcome``.
+    """
+    import numpy as np
+
+    labels = {"train_loss": "training loss", "val_loss": "validation loss",
+              "train_acc": "training accuracy", "val_acc": "validation accuracy"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, hs in runs.items():
+            hs = getattr(hs, "histories", hs)
+            n = min(len(h.epoch) for h in hs)
+            values = np.array([getattr(h, metric)[:n] for h in hs], dtype=float)
+            x = np.arange(1, n + 1)
+            mean = np.nanmean(values, 0)
+            line, = ax.plot(x, mean, label=label)
+            if len(hs) > 1:
+                std = np.nanstd(values, 0)
+                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set(xlabel="epoch", ylabel=labels.get(metric, metric), title=labels.get(metric, metric))
+        if logy_loss and "loss" in metric:
+            ax.set_yscale("log")
+    axes[0][-1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

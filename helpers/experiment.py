@@ -1,0 +1,100 @@
+"""One experiment in one call: build a model for each seed, train it, test it, record it.
+
+    out = experiment.run("cnn_baseline", lambda: cnn.SimpleCNN(), train, val, test,
+                         seeds=(0, 1, 2), epochs=20, lr=1e-3, augment=augment.standard())
+
+The notebooks use this so that each cell shows the idea (which model, which
+setting) and not the plumbing. Validation steers every choice; pass ``test`` only
+for the final models of a notebook.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from . import profiles, results
+from .data import Batches, ImageSet, resolve_device
+from .evaluate import Evaluation, evaluate
+from .train import History, fit, seed_everything
+
+__all__ = ["Outcome", "run", "count_parameters"]
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@dataclass
+class Outcome:
+    """What ``run`` measured: one history (and test evaluation) per seed."""
+
+    name: str
+    histories: list[History]
+    tests: list[Evaluation] = field(default_factory=list)
+    parameters: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+    models: list[torch.nn.Module] = field(default_factory=list, repr=False)
+
+    @property
+    def best_val_acc(self) -> float:
+        return sum(h.best_val_acc for h in self.histories) / len(self.histories)
+
+    @property
+    def test_acc(self) -> float:
+        return sum(e.accuracy for e in self.tests) / len(self.tests) if self.tests else float("nan")
+
+    def summary(self) -> dict:
+        accs = torch.tensor([e.accuracy for e in self.tests], dtype=torch.float64)
+        return {
+            "parameters": self.parameters, "seconds": round(self.seconds, 2), "device": self.device,
+            "seeds": len(self.histories), "epochs": [len(h.epoch) for h in self.histories],
+            "best_val_acc": self.best_val_acc,
+            "test_acc": self.test_acc,
+            "test_acc_std": accs.std().item() if len(accs) > 1 else 0.0,
+            "test_loss": (sum(e.loss for e in self.tests) / len(self.tests)) if self.tests else float("nan"),
+            "histories": [h.to_dict() for h in self.histories],
+        }
+
+
+def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: ImageSet,
+        test: ImageSet | None = None, *, seeds=(0,), batch_size: int = 128, augment=None,
+        device: str = "auto", profile: str | None = None, size: int | None = None,
+        save: bool = True, keep_models: bool = False, config: dict | None = None,
+        **fit_kwargs) -> Outcome:
+    """Train a fresh ``build()`` model for every seed on ``train``, watching ``val``.
+
+    Normalisation statistics come from ``train`` only. With ``test`` given, each
+    trained model (with its best validation weights) is evaluated on it. The record
+    goes to ``results/<name>.json`` and checkpoints to ``checkpoints/<name>/seed<N>/``.
+    ``fit_kwargs`` go to ``helpers.train.fit`` (epochs, optimizer, lr, ...).
+    """
+    profile = profiles.profile_name(profile)
+    dev = resolve_device(device)
+    mean, std = train.channel_stats()
+    val_b = Batches(val, max(batch_size, 256), device=dev, mean=mean, std=std, size=size)
+    test_b = Batches(test, max(batch_size, 256), device=dev, mean=mean, std=std, size=size) if test else None
+    out = Outcome(name, [], device=str(dev))
+    t0 = time.perf_counter()
+    for seed in seeds:
+        seed_everything(seed)
+        model = build()
+        out.parameters = count_parameters(model)
+        train_b = Batches(train, batch_size, shuffle=True, augment=augment, device=dev, mean=mean,
+                          std=std, seed=seed, size=size)
+        ckpt = profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}" if save else None
+        out.histories.append(fit(model, train_b, val_b, seed=seed, checkpoint_dir=ckpt, **fit_kwargs))
+        if test_b is not None:
+            out.tests.append(evaluate(model, test_b))
+        if keep_models:
+            out.models.append(model)
+    out.seconds = time.perf_counter() - t0
+    if save:
+        results.save(name, {**out.summary(), "config": {"batch_size": batch_size, **(config or {}),
+                                                        **{k: v for k, v in fit_kwargs.items()
+                                                           if isinstance(v, (int, float, str, bool))}}},
+                     profile)
+    return out
