@@ -1,0 +1,154 @@
+"""Residual networks: the course's RN-N and RR-N, and torchvision's ResNet-18.
+
+RN-N: 1x1 conv stem (3 -> 16), N residual blocks, then a conv encoder
+(conv -> activation -> max-pool per stage) and one linear layer.
+RR-N: the same, but every block also sees the original image ("re-injection"):
+it reads cat([h, image]) (16 + 3 channels) and adds its output to h only.
+"""
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from .common import (
+    check_images,
+    check_positive,
+    check_widths,
+    conv_output_side,
+    make_activation,
+)
+
+
+class ResidualBlock(nn.Module):
+    """h + BN(conv3(act(BN(conv3([h, image]))))): conv-BN-act-conv-BN plus the block input.
+
+    Origin: the sources' RN/RR block (convs without bias, 16 -> 32 -> 16 channels).
+    With ``extra_channels`` > 0 (RR) the first conv also reads the original
+    image, concatenated to ``h`` along the channels; the sum still only adds
+    to the ``channels`` channels of ``h``.
+    """
+
+    def __init__(
+        self,
+        channels: int = 16,
+        hidden: int = 32,
+        activation: str = "relu",
+        extra_channels: int = 0,
+    ):
+        super().__init__()
+        check_positive("ResidualBlock", channels=channels, hidden=hidden)
+        if not isinstance(extra_channels, int) or extra_channels < 0:
+            raise ValueError(
+                f"ResidualBlock: extra_channels must be an integer >= 0, got {extra_channels!r}"
+            )
+        self.extra_channels = extra_channels
+        self.conv1 = nn.Conv2d(channels + extra_channels, hidden, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.act = make_activation(activation)
+        self.conv2 = nn.Conv2d(hidden, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, h: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        if self.extra_channels:
+            if image is None:
+                raise ValueError("ResidualBlock was built with extra_channels, pass the image too")
+            x = torch.cat([h, image], dim=1)
+        else:
+            x = h
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return h + out
+
+
+class ResidualNet(nn.Module):
+    """stem conv1x1 -> N residual blocks -> [conv3 -> act -> maxpool] per encoder width -> Linear.
+
+    Origin: the sources' RN-N (``reinject=False``) and RR-N (``reinject=True``).
+    ``width`` is the residual stream's channels (16), ``hidden`` the blocks'
+    inner channels (32), ``encoder`` the widths of the conv encoder's stages.
+    """
+
+    def __init__(
+        self,
+        n_blocks: int,
+        num_classes: int = 10,
+        activation: str = "relu",
+        reinject: bool = False,
+        width: int = 16,
+        hidden: int = 32,
+        encoder=(32, 64, 128),
+        input_size: int = 32,
+        in_channels: int = 3,
+    ):
+        super().__init__()
+        name = "RR" if reinject else "RN"
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
+            raise ValueError(f"{name}: n_blocks must be an integer >= 0, got {n_blocks!r}")
+        check_positive(name, num_classes=num_classes, width=width, hidden=hidden,
+                       input_size=input_size, in_channels=in_channels)
+        encoder = check_widths(name, "encoder", encoder)
+        side = conv_output_side(name, input_size, input_size // 2 ** len(encoder))
+        self.name, self.reinject = name, reinject
+        self.in_channels, self.input_size = in_channels, input_size
+
+        self.stem = nn.Conv2d(in_channels, width, kernel_size=1)
+        extra = in_channels if reinject else 0
+        self.blocks = nn.ModuleList(
+            [ResidualBlock(width, hidden, activation, extra) for _ in range(n_blocks)]
+        )
+        stages, c_in = [], width
+        for c_out in encoder:
+            stages += [
+                nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+                make_activation(activation),
+                nn.MaxPool2d(2),
+            ]
+            c_in = c_out
+        self.encoder = nn.Sequential(*stages)
+        self.fc = nn.Linear(encoder[-1] * side * side, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(self.name, x, self.in_channels, self.input_size, "input_size={side}")
+        h = self.stem(x)
+        for block in self.blocks:
+            h = block(h, x if self.reinject else None)
+        h = self.encoder(h)
+        return self.fc(torch.flatten(h, 1))
+
+
+def rn(n_blocks: int, num_classes: int = 10, activation: str = "relu", **kwargs) -> ResidualNet:
+    """RN-N: ``n_blocks`` residual blocks; other keywords go to :class:`ResidualNet`."""
+    return ResidualNet(n_blocks, num_classes, activation, reinject=False, **kwargs)
+
+
+def rr(n_blocks: int, num_classes: int = 10, activation: str = "relu", **kwargs) -> ResidualNet:
+    """RR-N: RN-N whose blocks also read the original image; keywords as :class:`ResidualNet`."""
+    return ResidualNet(n_blocks, num_classes, activation, reinject=True, **kwargs)
+
+
+STEMS = ("imagenet", "cifar")
+
+
+def resnet18(num_classes: int = 10, stem: str = "imagenet") -> nn.Module:
+    """torchvision's ResNet-18, untrained (``weights=None``), with a new fc for ``num_classes``.
+
+    Origin: torchvision.models.resnet18. ``stem="imagenet"`` keeps the 7x7
+    stride-2 conv and the max-pool (32x32 images shrink to 1x1 by the last
+    stage); ``stem="cifar"`` uses a 3x3 stride-1 conv and no max-pool, the
+    usual choice for 32x32 images.
+    """
+    check_positive("resnet18", num_classes=num_classes)
+    if stem not in STEMS:
+        raise ValueError(f"resnet18: unknown stem {stem!r}: choose one of {', '.join(STEMS)}")
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    if stem == "cifar":
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+        model.maxpool = nn.Identity()
+    return model
+
+
+def resnet18_cifar(num_classes: int = 10) -> nn.Module:
+    """ResNet-18 with the CIFAR stem: ``resnet18(num_classes, stem="cifar")``."""
+    return resnet18(num_classes, stem="cifar")
