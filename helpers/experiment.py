@@ -18,13 +18,10 @@ import torch
 from . import profiles, results
 from .data import Batches, ImageSet, resolve_device
 from .evaluate import Evaluation, evaluate
+from .models import count_parameters
 from .train import History, fit, seed_everything
 
-__all__ = ["Outcome", "run", "count_parameters"]
-
-
-def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+__all__ = ["Outcome", "run"]
 
 
 @dataclass

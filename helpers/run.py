@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -127,6 +128,7 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
     parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device}
+    os.environ.setdefault("COURSE_PROGRESS", "text")   # progress bars whose stored output shows the end
     print(f"running {len(paths)} notebook(s), profile {args.profile}, outputs in {out_dir}", flush=True)
     outcomes, t0 = [], time.perf_counter()
     for p in paths:

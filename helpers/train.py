@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
 from .metrics import Accuracy
@@ -151,6 +152,20 @@ def lr_factor(scheduler: str, step: int, total_steps: int, steps_per_epoch: int,
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def progress_bar(total: int, progress: bool = True):
+    """One progress bar for a whole run. ``$COURSE_PROGRESS`` picks its form: ``auto`` (a widget
+    that updates in place in JupyterLab, text in a terminal), ``text`` (a text bar that ends showing
+    the final state, for headless runs whose outputs are stored) or ``off``."""
+    mode = os.environ.get("COURSE_PROGRESS", "auto") if progress else "off"
+    if mode not in ("auto", "text", "off"):
+        raise ValueError(f"COURSE_PROGRESS must be auto, text or off, got {mode!r}")
+    cls = text_tqdm if mode == "text" else tqdm
+    bar = cls(total=total, desc="training", unit="step", leave=True, disable=mode == "off",
+              mininterval=1.0 if mode == "auto" else 15.0, dynamic_ncols=mode == "auto", ascii=mode == "text")
+    bar.live = mode == "auto"     # a live bar shows each epoch's numbers at once; a text bar waits
+    return bar
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -248,8 +263,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         _set_rng_state({k: v for k, v in state["rng"].items()})
     else:
         seed_everything(seed)
-    bar = tqdm(total=(epochs - start) * steps_per_epoch, desc="training", unit="step", leave=True,
-               disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    bar = progress_bar((epochs - start) * steps_per_epoch, progress)
     try:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
@@ -282,8 +296,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
                 save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict(), "history": history.to_dict(),
                              "epoch": epoch, "bad_epochs": bad, "rng": _rng_state()}, last_path)
-            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tr_loss:.3f} "
-                                f"val acc {va_acc:.3f}", refresh=False)
+            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tr_loss:.3f} val acc {va_acc:.3f}",
+                                refresh=bar.live)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, history)
             if stop:

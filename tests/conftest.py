@@ -13,6 +13,7 @@ os.environ["COURSE_PROFILE"] = "smoke"
 os.environ["COURSE_RUN_DIR"] = str(_TMP / "run")
 os.environ["COURSE_STANDIN_DIR"] = str(_TMP / "standin")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["COURSE_PROGRESS"] = "off"
 
 
 @pytest.fixture(scope="session")

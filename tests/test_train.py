@@ -189,3 +189,16 @@ def test_evaluate_agrees_with_its_parts(cifar_splits):
         logits = torch.cat([model.eval()(x) for x, _ in test])
     expected = nn.functional.cross_entropy(logits, cifar_splits[2].labels).item()
     assert ev.loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_progress_modes(cifar_splits, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_PROGRESS", "text")
+    train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=True)
+    err = capsys.readouterr().err
+    assert "100%" in err and "epoch 2/2" in err          # the stored text ends on the final state
+    monkeypatch.setenv("COURSE_PROGRESS", "off")
+    train.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=True)
+    assert "training" not in capsys.readouterr().err
+    monkeypatch.setenv("COURSE_PROGRESS", "loud")
+    with pytest.raises(ValueError, match="COURSE_PROGRESS must be auto, text or off, got 'loud'"):
+        train.fit(small_cnn(), *loaders(cifar_splits), epochs=1)
