@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap, LogNorm
 
 STYLE = {"figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
          "axes.spines.top": False, "axes.spines.right": False}
@@ -72,7 +74,7 @@ def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_
 
     ``runs`` maps a label to a list of ``History`` objects (one per seed) or an ``Outcome``.
     """
-    import numpy as np
+
 
     labels = {"train_loss": "training loss", "val_loss": "validation loss",
               "train_acc": "training accuracy", "val_acc": "validation accuracy"}
@@ -95,4 +97,103 @@ def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return path
+
+
+# --- Lesson 01: gradient descent on 2-D functions --------------------------
+
+
+LANDSCAPE_CMAP = ListedColormap(plt.cm.Greys(np.linspace(0.0, 0.6, 256)))  # white (low) to mid-grey
+
+
+def contour_trajectories(f, trajectories: dict, ax=None, title: str | None = None,
+                         bounds=None, log: bool = True, levels: int = 15, n: int = 200,
+                         units: str = "", mark_minima: bool = True):
+    """Filled contours of a 2-D function with descent trajectories drawn over them.
+
+    Light is low, dark is high; with ``log=True`` the levels are spaced
+    geometrically in ``f - min`` (say so in the title). Filled bands keep the
+    PNG small, unlike thousands of contour lines.
+
+    Args:
+        f: anything with ``value(x, y)`` (vectorised) and ``bounds``, such as a
+            ``helpers.gd.TestFunction`` or ``GriddedFunction``; ``min_value``
+            and ``minima`` are used when present.
+        trajectories: ``{label: array (steps + 1, 2)}`` (or a ``Descent``, whose
+            ``path`` is taken). Each path gets a line, a dot at its start and a
+            cross at its end.
+        ax: draw into these axes; a new figure otherwise.
+        bounds: ``((xmin, xmax), (ymin, ymax))``; ``f.bounds`` by default.
+        log: space the levels geometrically in ``f - min`` so that both the
+            steep walls and the flat floor get lines.
+        levels: how many contour levels.
+        n: grid points per axis for the contours.
+        units: appended to the axis labels, e.g. ``"grid units"``.
+        mark_minima: mark ``f.minima`` with a star.
+
+    Returns:
+        The figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig = ax.figure
+    (x0, x1), (y0, y1) = bounds if bounds is not None else f.bounds
+    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    Z = np.asarray(f.value(X, Y), dtype=np.float64)
+    if log:
+        fmin = getattr(f, "min_value", None)
+        fmin = Z.min() if fmin is None else min(fmin, Z.min())
+        D = Z - fmin
+        top = np.percentile(D, 99)
+        low = max(np.percentile(D, 1), top * 1e-6, 1e-12)
+        ax.contourf(X, Y, np.clip(D, low, top), levels=np.geomspace(low, top, levels),
+                    norm=LogNorm(low, top), cmap=LANDSCAPE_CMAP)
+    else:
+        ax.contourf(X, Y, Z, levels=levels, cmap=LANDSCAPE_CMAP)
+    for (name, path), color in zip(trajectories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        path = np.asarray(getattr(path, "path", path))
+        ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=1.2, alpha=0.9,
+                label=f"{name} ({len(path) - 1} steps)")
+        ax.plot(*path[0], "o", color=color, ms=5)
+        ax.plot(*path[-1], "x", color=color, ms=8, mew=2)
+    if mark_minima and getattr(f, "minima", None) is not None:
+        ax.plot(f.minima[:, 0], f.minima[:, 1], "*", color="black", mec="white", ms=13,
+                label="global minimum")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    suffix = f" ({units})" if units else ""
+    ax.set_xlabel("x" + suffix)
+    ax.set_ylabel("y" + suffix)
+    ax.set_title(title if title is not None else getattr(f, "name", ""))
+    if trajectories:
+        ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def convergence_curves(results: dict, ax=None, title: str = "Convergence",
+                       f_min: float = 0.0, what: str = "value"):
+    """``f(x_t) - f_min`` (or the gradient norm) against the step, on a log scale.
+
+    Args:
+        results: ``{label: Descent}`` from ``helpers.gd.descend``.
+        ax: draw into these axes; a new figure otherwise.
+        title: the axes title.
+        f_min: subtracted from the values (the known minimum).
+        what: ``"value"`` for ``f - f_min`` or ``"grad"`` for the gradient norm.
+
+    Returns:
+        The figure.
+    """
+    if what not in ("value", "grad"):
+        raise ValueError(f"what must be 'value' or 'grad', got {what!r}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = ax.figure
+    for name, r in results.items():
+        y = r.values - f_min if what == "value" else r.grad_norms
+        ax.semilogy(np.arange(len(y)), y, lw=1.2, label=f"{name}: {r.reason}, {r.steps} steps")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("f(x_t) − f_min" if what == "value" else "gradient norm |∇f(x_t)|")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return fig
