@@ -97,7 +97,7 @@ def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return path
+    return fig
 
 
 # --- Lesson 01: gradient descent on 2-D functions --------------------------
