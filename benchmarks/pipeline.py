@@ -12,6 +12,7 @@ It prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -52,13 +53,17 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--device", default="cpu", help="where Batches keeps the data (cpu, cuda, auto)")
     ap.add_argument("--repeats", type=int, default=2, help="epochs timed per pipeline (best is kept)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     src = data.find_data("full", args.data_dir, download=False)
     train, _, _ = data.splits("cifar10", src.root, seed=0)
     mean, std = train.channel_stats()
     print(f"{len(train)} training images, batch {args.batch_size}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}, {platform.processor() or platform.machine()}")
 
     ours = data.Batches(train, args.batch_size, shuffle=True, augment=augment.standard(4), device=args.device)
     rates = {f"Batches ({ours.device.type})": max(epoch_rate(ours) for _ in range(args.repeats))}
