@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
-from .metrics import Accuracy
 
 __all__ = ["fit", "History", "TrainingDiverged", "seed_everything", "make_optimizer",
            "lr_factor", "save_atomic", "load_checkpoint", "OPTIMIZERS", "SCHEDULERS"]
@@ -179,25 +178,40 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _diverged(epoch: int, step, loss) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"the training loss became {loss} at epoch {epoch}, step {step}: training diverged. Try a "
+        "lower learning rate (e.g. a tenth), gradient clipping (grad_clip=1.0), or a larger batch.")
+
+
 def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0.0, grad_clip=None,
-               amp=False, epoch=0, bar=None, num_classes=None):
-    """One pass over ``batches``; trains when an optimizer is given. Returns (loss, accuracy)."""
+               amp=False, epoch=0, bar=None):
+    """One pass over ``batches``; trains when an optimizer is given. Returns (loss, accuracy).
+
+    Loss, correct predictions and the first non-finite step are counted on the device and read
+    once at the end: on a GPU every ``.item()`` inside the loop would stall it once per step.
+    (``Accuracy``, with its input checks, serves evaluation; here the labels come from ``Batches``.)
+    """
     train = optimizer is not None
     model.train(train)
-    acc = Accuracy(num_classes)
-    total_loss, count = torch.zeros((), dtype=torch.float64, device=batches.device), 0
+    dev = batches.device
+    total_loss = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = torch.zeros((), dtype=torch.long, device=dev)
+    first_bad = torch.full((), -1, dtype=torch.long, device=dev)
+    count = 0
     with torch.set_grad_enabled(train):
         for step, (x, y) in enumerate(batches):
-            with torch.autocast(batches.device.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 out = model(x)
                 logits = out[0] if isinstance(out, tuple) else out
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing if train else 0.0)
             if train:
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
-                        "training diverged. Try a lower learning rate (e.g. a tenth), gradient "
-                        "clipping (grad_clip=1.0), or a larger batch.")
+                bad = ~torch.isfinite(loss)
+                if dev.type == "cpu":                      # no stall to avoid on the CPU: stop at once
+                    if bad:
+                        raise _diverged(epoch, step, loss.item())
+                else:
+                    first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
                 optimizer.zero_grad(set_to_none=True)
                 if isinstance(out, tuple) and len(out) > 1:    # Inception-style auxiliary logits
                     loss = loss + 0.4 * F.cross_entropy(out[1].float(), y, label_smoothing=label_smoothing)
@@ -207,11 +221,13 @@ def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0
                 optimizer.step()
                 scheduler.step()
             total_loss += loss.detach().double() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
             count += len(y)
-            acc.update(logits.detach(), y)
             if bar is not None:
                 bar.update(1)
-    return (total_loss / count).item(), acc.compute()
+    if train and first_bad.item() >= 0:
+        raise _diverged(epoch, first_bad.item(), "nan or inf")
+    return (total_loss / count).item(), correct.item() / count
 
 
 def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer: str = "adamw",
@@ -245,7 +261,6 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         if val is not None:
             val.channels_last = True
     model.to(device)
-    num_classes = train.data.num_classes
     steps_per_epoch = len(train)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(
@@ -268,11 +283,10 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             train.set_epoch(epoch)
-            tr_loss, tr_acc = _run_epoch(model, train, opt, sched, label_smoothing, grad_clip, amp,
-                                         epoch, bar, num_classes)
+            tr_loss, tr_acc = _run_epoch(model, train, opt, sched, label_smoothing, grad_clip, amp, epoch, bar)
             evaluate_now = val is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1)
             if evaluate_now:
-                va_loss, va_acc = _run_epoch(model, val, amp=amp, num_classes=num_classes)
+                va_loss, va_acc = _run_epoch(model, val, amp=amp)
             else:
                 va_loss, va_acc = float("nan"), float("nan")
             history.epoch.append(epoch)
