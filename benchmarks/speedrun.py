@@ -1,0 +1,118 @@
+"""Speed run: our fast CIFAR-10 recipe (helpers.recipes), N runs, mean ± std test accuracy and time.
+
+    python benchmarks/speedrun.py --data-dir data --runs 10
+    python benchmarks/speedrun.py --data-dir data --runs 10 --against ../airbench/airbench94.py
+
+Training time is measured with CUDA events on a GPU and excludes compilation, which the first
+(warm-up) run pays and which is reported on its own line. ``--against PATH`` also runs a reference
+script (e.g. a local airbench checkout whose loader reads the same CIFAR-10 files) in a subprocess
+of the same session, reads its per-run accuracy and time from its printed table, and prints both
+and the ratio. Without a GPU the recipe runs on the CPU with fewer epochs on a subset, and says so.
+It prints figures; it asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from helpers import data, recipes
+
+
+def parse_reference(output: str) -> list[tuple[float, float]]:
+    """(accuracy, seconds) of each run from a printed table with ``|``-separated columns.
+
+    It looks for a header naming an accuracy column (``tta_val_acc`` preferred, else ``val_acc``
+    or ``accuracy``) and a time column (``total_time_seconds`` or ``time``), and reads the rows
+    whose epoch column says ``eval`` (or every row if there is no epoch column).
+    """
+    runs, cols = [], None
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2:
+            continue
+        lower = [c.lower() for c in cells]
+        acc_name = next((n for n in ("tta_val_acc", "val_acc", "accuracy") if n in lower), None)
+        time_name = next((n for n in ("total_time_seconds", "time") if n in lower), None)
+        if acc_name and time_name:
+            cols = (lower.index(acc_name), lower.index(time_name),
+                    lower.index("epoch") if "epoch" in lower else None)
+            continue
+        if cols is None or len(cells) <= max(c for c in cols if c is not None):
+            continue
+        acc_i, time_i, epoch_i = cols
+        if epoch_i is not None and cells[epoch_i].lower() != "eval":
+            continue
+        try:
+            runs.append((float(cells[acc_i]), float(cells[time_i])))
+        except ValueError:
+            continue
+    return runs
+
+
+def describe(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    mean = statistics.fmean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default="data")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--epochs", type=float, default=None, help="default: 10 on a GPU, 1 on the CPU")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the network (CUDA only)")
+    ap.add_argument("--against", type=Path, default=None, help="a reference script to run and compare")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed for the reference script")
+    args = ap.parse_args(argv)
+
+    src = data.find_data("full", args.data_dir, download=False)
+    train, test = data.load("cifar10", src.root, "train"), data.load("cifar10", src.root, "test")
+    cuda = torch.cuda.is_available()
+    cfg = recipes.RecipeConfig(epochs=args.epochs or (10.0 if cuda else 1.0), compile=args.compile)
+    if not cuda:
+        train = train.per_class(1000, seed=0)
+        print(f"no GPU: running on the CPU with {cfg.epochs:g} epoch(s) on a 10,000-image subset; "
+              "these figures say nothing about GPU speed")
+    device = torch.device("cuda" if cuda else "cpu")
+    name = torch.cuda.get_device_name() if cuda else "CPU"
+    print(f"recipe on {name}: {len(train)} training images, {cfg.epochs:g} epochs, batch {cfg.batch_size}")
+
+    model = recipes.FastNet(train.num_classes, cfg.widths, cfg.bn_momentum).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    t0 = time.perf_counter()
+    warm = recipes.train_recipe(train, test, cfg, seed=1000, device=device, model=model)
+    warm_wall = time.perf_counter() - t0
+    results = [recipes.train_recipe(train, test, cfg, seed=s, device=device, model=model)
+               for s in range(args.runs)]
+    accs = [r.accuracy for r in results]
+    secs = [r.train_seconds for r in results]
+    print(f"warm-up run (compilation included): {warm.train_seconds:.2f} s of training, "
+          f"{warm_wall:.1f} s wall; compile overhead about {max(0.0, warm.train_seconds - statistics.median(secs)):.1f} s")
+    print(f"ours      : test accuracy {describe(accs, 100)} % (no TTA {describe([r.accuracy_no_tta for r in results], 100)} %), "
+          f"training {describe(secs)} s over {len(results)} runs")
+
+    if args.against:
+        print(f"running the reference {args.against} ...", flush=True)
+        proc = subprocess.run([sys.executable, str(args.against.resolve())], cwd=args.against.resolve().parent,
+                              capture_output=True, text=True, timeout=args.timeout)
+        ref = parse_reference(proc.stdout)
+        if proc.returncode != 0 or not ref:
+            print(f"the reference script failed or printed no table (exit {proc.returncode}); its output ends:\n"
+                  + (proc.stdout + proc.stderr)[-2000:])
+            return 1
+        r_acc, r_sec = [a for a, _ in ref], [t for _, t in ref]
+        print(f"reference : test accuracy {describe(r_acc, 100)} %, training {describe(r_sec)} s over {len(ref)} runs")
+        print(f"ratio     : our time / reference time = {statistics.fmean(secs) / statistics.fmean(r_sec):.2f}x, "
+              f"accuracy difference {100 * (statistics.fmean(accs) - statistics.fmean(r_acc)):+.2f} points")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
