@@ -28,28 +28,31 @@ def parse_reference(output: str) -> list[tuple[float, float]]:
     """(accuracy, seconds) of each run from a printed table with ``|``-separated columns.
 
     It looks for a header naming an accuracy column (``tta_val_acc`` preferred, else ``val_acc``
-    or ``accuracy``) and a time column (``total_time_seconds`` or ``time``), and reads the rows
-    whose epoch column says ``eval`` (or every row if there is no epoch column).
+    or ``accuracy``) and a time column (``total_time_seconds``, ``time_seconds`` or ``time``), and
+    reads the rows whose epoch column says ``eval`` (or every row if there is no epoch column).
+    Rows of a run named ``warmup`` (the run that only triggers compilation) are skipped; a row with
+    an empty run cell belongs to the last run named above it.
     """
-    runs, cols = [], None
+    runs, cols, current_run = [], None, None
     for line in output.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 2:
             continue
         lower = [c.lower() for c in cells]
         acc_name = next((n for n in ("tta_val_acc", "val_acc", "accuracy") if n in lower), None)
-        time_name = next((n for n in ("total_time_seconds", "time") if n in lower), None)
+        time_name = next((n for n in ("total_time_seconds", "time_seconds", "time") if n in lower), None)
         if acc_name and time_name:
-            cols = (lower.index(acc_name), lower.index(time_name),
-                    lower.index("epoch") if "epoch" in lower else None)
+            cols = {k: lower.index(n) if n in lower else None for k, n in
+                    (("acc", acc_name), ("time", time_name), ("epoch", "epoch"), ("run", "run"))}
             continue
-        if cols is None or len(cells) <= max(c for c in cols if c is not None):
+        if cols is None or len(cells) <= max(c for c in cols.values() if c is not None):
             continue
-        acc_i, time_i, epoch_i = cols
-        if epoch_i is not None and cells[epoch_i].lower() != "eval":
+        if cols["run"] is not None and cells[cols["run"]]:
+            current_run = cells[cols["run"]].lower()
+        if cols["epoch"] is not None and lower[cols["epoch"]] != "eval" or current_run == "warmup":
             continue
         try:
-            runs.append((float(cells[acc_i]), float(cells[time_i])))
+            runs.append((float(cells[cols["acc"]]), float(cells[cols["time"]])))
         except ValueError:
             continue
     return runs
@@ -108,7 +111,8 @@ def main(argv=None):
                   + (proc.stdout + proc.stderr)[-2000:])
             return 1
         r_acc, r_sec = [a for a, _ in ref], [t for _, t in ref]
-        print(f"reference : test accuracy {describe(r_acc, 100)} %, training {describe(r_sec)} s over {len(ref)} runs")
+        print(f"reference : test accuracy {describe(r_acc, 100)} %, {describe(r_sec)} s over {len(ref)} runs "
+              "(as the reference reports its time; airbench's includes its final TTA evaluation)")
         print(f"ratio     : our time / reference time = {statistics.fmean(secs) / statistics.fmean(r_sec):.2f}x, "
               f"accuracy difference {100 * (statistics.fmean(accs) - statistics.fmean(r_acc)):+.2f} points")
     return 0

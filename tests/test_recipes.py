@@ -72,11 +72,15 @@ def test_speedrun_reads_a_reference_table():
     speedrun = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(speedrun)
     out = """
-|  run  |  epoch  |  train_loss  |  train_acc  |  val_acc  |  tta_val_acc  |  total_time_seconds  |
-|-------|---------|--------------|-------------|-----------|---------------|----------------------|
-|    0  |      0  |      1.2000  |     0.5000  |   0.6000  |               |              0.5000  |
-|    0  |   eval  |      0.9000  |     0.9000  |   0.9380  |       0.9401  |              2.5900  |
-|    1  |   eval  |      0.9000  |     0.9000  |   0.9370  |       0.9395  |              2.6100  |
+-----------------------------------------------------------------------------
+|  run     |  epoch  |  train_acc  |  val_acc  |  tta_val_acc  |  time_seconds  |
+-----------------------------------------------------------------------------
+|  warmup  |      0  |     0.1000  |   0.1000  |               |        40.0000 |
+|          |   eval  |     0.1000  |   0.1000  |       0.1000  |        41.0000 |
+|       0  |      0  |     0.5000  |   0.6000  |               |         0.5000 |
+|          |   eval  |     0.9000  |   0.9380  |       0.9401  |         2.5900 |
+|       1  |      0  |     0.5000  |   0.6000  |               |         0.5000 |
+|          |   eval  |     0.9000  |   0.9370  |       0.9395  |         2.6100 |
 """
     assert speedrun.parse_reference(out) == [(0.9401, 2.59), (0.9395, 2.61)]
     assert speedrun.parse_reference("no table here") == []
