@@ -54,3 +54,90 @@ def evaluate(model: torch.nn.Module, batches) -> Evaluation:
     confusion = torch.bincount(labels * k + probs.argmax(1), minlength=k * k).view(k, k)
     return Evaluation(loss, acc.compute(), acc.per_class(), confusion, probs, labels,
                       list(batches.data.classes))
+
+
+# ------------------------------------------------------------------------------------------------
+# Predicting a folder of images (e.g. Kaggle's CIFAR-10 test set) in bounded memory
+# ------------------------------------------------------------------------------------------------
+def _image_files(folder) -> list:
+    """PNG files of ``folder``, in numeric order of their names when they are numbers (1.png, 2.png...)."""
+    from pathlib import Path
+
+    files = [p for p in Path(folder).iterdir() if p.suffix.lower() == ".png"]
+    return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem))
+
+
+def predict_folder(model: torch.nn.Module, folder, mean, std, image_size: int = 32, batch_size: int = 256,
+                   device="auto", size: int | None = None, skipped: list | None = None):
+    """Yield ``(ids, predicted class ids)`` for the PNG images of ``folder``, ``batch_size`` at a time.
+
+    Only one batch of images is in memory at once, whatever the folder's size. Images that cannot
+    be read, or are not ``image_size`` x ``image_size`` RGB, are skipped and their names appended
+    to ``skipped``. ``mean``/``std`` are the [0, 1]-scale channel statistics the model was trained
+    with; ``size`` resizes on the device (as ``Batches(size=...)`` does).
+    """
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from .data import resolve_device
+
+    dev = resolve_device(device)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+    files = _image_files(folder)
+    model.eval()
+    for start in range(0, len(files), batch_size):
+        ids, arrays = [], []
+        for path in files[start:start + batch_size]:
+            try:
+                with Image.open(path) as im:
+                    im.load()
+                    if im.size != (image_size, image_size):
+                        raise ValueError(f"size {im.size[0]}x{im.size[1]}, expected {image_size}x{image_size}")
+                    arrays.append(np.asarray(im.convert("RGB")))
+                ids.append(path.stem)
+            except (OSError, UnidentifiedImageError, ValueError) as e:
+                if skipped is not None:
+                    skipped.append(f"{path.name} ({e})")
+        if not ids:
+            continue
+        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(dev).float().div_(255)
+        x = (x - mean_t) / std_t
+        if size is not None and size != image_size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        with torch.no_grad():
+            out = model(x)
+        logits = out[0] if isinstance(out, tuple) else out
+        yield ids, logits.argmax(1).cpu()
+
+
+def export_predictions(model: torch.nn.Module, folder, csv_path, classes, mean, std, **kwargs) -> int:
+    """Write predictions for every PNG of ``folder`` as a Kaggle CIFAR-10 submission (``id,label``).
+
+    Streams in batches (see ``predict_folder``), writes the CSV atomically, and prints one warning
+    listing the images it skipped. Returns the number of rows written.
+    """
+    import os
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+    rows = 0
+    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("id,label\n")
+            for ids, preds in predict_folder(model, folder, mean, std, skipped=skipped, **kwargs):
+                f.writelines(f"{i},{classes[p]}\n" for i, p in zip(ids, preds.tolist()))
+                rows += len(ids)
+        os.replace(tmp, csv_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    if skipped:
+        shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")
+        print(f"WARNING: skipped {len(skipped)} unreadable or wrong-sized image(s): {shown}", file=sys.stderr)
+    return rows

@@ -9,6 +9,7 @@ for the final models of a notebook.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,7 +22,40 @@ from .evaluate import Evaluation, evaluate
 from .models import count_parameters
 from .train import History, fit, seed_everything
 
-__all__ = ["Outcome", "run"]
+__all__ = ["Outcome", "run", "load", "model_spec"]
+
+
+def model_spec(build) -> dict | None:
+    """``{"name": ..., "kwargs": ...}`` when ``build`` is ``functools.partial(models.build, name, ...)``,
+    so a record says how to rebuild its model; ``None`` for any other callable."""
+    from . import models
+
+    if isinstance(build, functools.partial) and build.func is models.build and build.args:
+        return {"name": build.args[0], "kwargs": {"num_classes": 10, **build.keywords}}
+    return None
+
+
+def load(name: str, profile: str | None = None, device="auto", seed: int | None = None):
+    """The model an earlier ``run(name, ...)`` trained, with its best weights, and its record.
+
+    Returns ``(model, record)``, or ``None`` when there is no record, no rebuildable model spec or
+    no checkpoint yet (then train it: the load-or-train pattern).
+    """
+    from . import models
+    from .train import load_checkpoint
+
+    profile = profiles.profile_name(profile)
+    record = results.load(name, profile)
+    if record is None or not record.get("model"):
+        return None
+    seed = record["config"].get("seed0", 0) if seed is None else seed
+    ckpt = profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}" / "best.pt"
+    if not ckpt.is_file():
+        return None
+    dev = resolve_device(device)
+    model = models.build(record["model"]["name"], **record["model"]["kwargs"]).to(dev)
+    model.load_state_dict(load_checkpoint(ckpt, map_location=dev)["model"])
+    return model.eval(), record
 
 
 @dataclass
@@ -90,8 +124,8 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
             out.models.append(model)
     out.seconds = time.perf_counter() - t0
     if save:
-        results.save(name, {**out.summary(), "config": {"batch_size": batch_size, **(config or {}),
-                                                        **{k: v for k, v in fit_kwargs.items()
-                                                           if isinstance(v, (int, float, str, bool))}}},
+        settings = {k: v for k, v in fit_kwargs.items() if isinstance(v, (int, float, str, bool))}
+        results.save(name, {**out.summary(), "model": model_spec(build), "mean": mean, "std": std,
+                            "config": {"batch_size": batch_size, "seed0": seeds[0], **(config or {}), **settings}},
                      profile)
     return out

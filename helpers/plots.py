@@ -197,3 +197,67 @@ def convergence_curves(results: dict, ax=None, title: str = "Convergence",
     ax.set_title(title)
     ax.legend(fontsize=7)
     return fig
+
+
+# --- Evaluation (notebook 08) ----------------------------------------------------------------
+
+
+def per_class_accuracy(evaluations: dict, title: str = "Test accuracy per class"):
+    """Grouped bars: accuracy of every class for each model (``{name: Evaluation}``)."""
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame([{"model": name, "class": c, "accuracy": float(a)}
+                       for name, ev in evaluations.items() for c, a in zip(ev.classes, ev.per_class)])
+    fig, ax = plt.subplots(figsize=(max(7, 0.8 * df["class"].nunique()), 3.6))
+    sns.barplot(df, x="class", y="accuracy", hue="model", ax=ax)
+    ax.set(title=title, xlabel="class", ylabel="accuracy", ylim=(0, 1))
+    ax.tick_params(axis="x", rotation=45)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def confusion(evaluation, title: str = "Confusion matrix", ax=None):
+    """Row-normalised confusion matrix as a heatmap: row = true class, column = predicted class."""
+    import seaborn as sns
+
+    cm = evaluation.confusion.double()
+    cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    sns.heatmap(cm.numpy(), annot=len(cm) <= 10, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True,
+                xticklabels=evaluation.classes, yticklabels=evaluation.classes, ax=ax,
+                cbar_kws={"label": "share of the true class"})
+    ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def roc(evaluation, title: str = "One-vs-rest ROC curves", ax=None):
+    """One ROC curve per class (that class against all others), with its area under the curve."""
+    from sklearn.metrics import auc, roc_curve
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.6, 5))
+    probs, labels = evaluation.probabilities.numpy(), evaluation.labels.numpy()
+    for k, name in enumerate(evaluation.classes):
+        fpr, tpr, _ = roc_curve(labels == k, probs[:, k])
+        ax.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
+    ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=7, loc="lower right")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def confidently_wrong(images, evaluation, k: int = 16, title: str = "The most confidently wrong test images"):
+    """The ``k`` test images whose wrong prediction had the highest probability."""
+    probs = evaluation.probabilities
+    pred = probs.argmax(1)
+    conf = probs.max(1).values.masked_fill(pred == evaluation.labels, -1.0)
+    idx = conf.argsort(descending=True)[:k]
+    idx = idx[conf[idx] >= 0]
+    names = [f"{evaluation.classes[pred[i]]} {conf[i]:.0%}\n(true: {evaluation.classes[evaluation.labels[i]]})"
+             for i in idx]
+    return image_grid(images[idx], names, ncols=8, title=title, size=1.25)

@@ -35,3 +35,19 @@ def test_results_refuse_bad_names_and_write_plain_json(tmp_path, monkeypatch):
     assert json.loads(path.read_text())["per_class"] == [1, 2]
     assert results.load("missing", "smoke") is None
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+def test_load_or_train_rebuilds_the_model_with_its_best_weights(cifar_splits, tmp_path, monkeypatch):
+    import functools
+    from helpers import models
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, test = cifar_splits
+    assert experiment.load("lenet_run", "smoke") is None                 # nothing trained yet
+    out = experiment.run("lenet_run", functools.partial(models.build, "lenet"), train, val, test,
+                         seeds=(3,), epochs=1, profile="smoke", keep_models=True)
+    model, record = experiment.load("lenet_run", "smoke", device="cpu")
+    assert record["model"] == {"name": "lenet", "kwargs": {"num_classes": 10}}
+    for k, v in out.models[0].state_dict().items():
+        assert torch.equal(v.cpu(), model.state_dict()[k])
+    experiment.run("anonymous", tiny, train, val, profile="smoke", epochs=1)
+    assert experiment.load("anonymous", "smoke") is None                 # no spec: cannot rebuild

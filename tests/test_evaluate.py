@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from helpers import evaluate, plots
+
+CLASSES = ["airplane", "automobile", "bird"]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    images = {}
+    for i in (3, 1, 10, 2, 5):                        # numeric order is 1, 2, 3, 5, 10
+        a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(a).save(tmp_path / f"{i}.png")
+        images[str(i)] = a
+    (tmp_path / "6.png").write_bytes(b"not a png at all")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "7.png")
+    return tmp_path, images
+
+
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))
+
+
+def test_export_streams_skips_bad_images_and_writes_kaggle_csv(folder, tmp_path, capsys):
+    src, images = folder
+    net = model()
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    rows = evaluate.export_predictions(net, src, tmp_path / "out" / "sub.csv", CLASSES, mean, std,
+                                       batch_size=2, device="cpu")
+    lines = (tmp_path / "out" / "sub.csv").read_text().splitlines()
+    assert rows == 5 and lines[0] == "id,label" and [l.split(",")[0] for l in lines[1:]] == ["1", "2", "3", "5", "10"]
+    for line in lines[1:]:
+        i, label = line.split(",")
+        x = (torch.from_numpy(images[i]).permute(2, 0, 1).float() / 255 - torch.tensor(mean).view(3, 1, 1)) \
+            / torch.tensor(std).view(3, 1, 1)
+        assert label == CLASSES[net(x[None]).argmax(1).item()]
+    err = capsys.readouterr().err
+    assert err.count("WARNING") == 1 and "6.png" in err and "7.png" in err and "40x40" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["sub.csv"]
+
+
+def test_predict_folder_holds_one_batch_at_a_time(folder):
+    src, _ = folder
+    sizes = [len(ids) for ids, _ in evaluate.predict_folder(model(), src, [0.5] * 3, [0.25] * 3,
+                                                             batch_size=2, device="cpu")]
+    assert sizes and max(sizes) <= 2 and sum(sizes) == 5
+
+
+def test_evaluation_plots(cifar_splits):
+    torch.manual_seed(0)
+    n, k = 60, 3
+    probs = torch.softmax(torch.randn(n, k), 1)
+    labels = torch.arange(n) % k
+    ev = evaluate.Evaluation(1.0, 0.3, torch.rand(k), torch.bincount(labels * k + probs.argmax(1), minlength=9).view(3, 3),
+                             probs, labels, CLASSES)
+    for fig in (plots.per_class_accuracy({"a": ev, "b": ev}), plots.confusion(ev), plots.roc(ev),
+                plots.confidently_wrong(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), ev, k=8)):
+        assert fig.axes and (fig.axes[0].get_title() or fig._suptitle is not None)
+    wrong = (probs.argmax(1) != labels).sum().item()
+    fig = plots.confidently_wrong(torch.zeros(n, 3, 8, 8, dtype=torch.uint8), ev, k=100)
+    assert sum(1 for ax in fig.axes if ax.images) == wrong          # only wrong predictions are shown
