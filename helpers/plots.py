@@ -226,10 +226,12 @@ def confusion(evaluation, title: str = "Confusion matrix", ax=None):
     cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 5.4))
-    sns.heatmap(cm.numpy(), annot=len(cm) <= 10, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True,
+    sns.heatmap(cm.numpy(), annot=len(cm) <= 10, fmt=".0%", annot_kws={"size": 7}, cmap="Blues", vmin=0, vmax=1,
+                square=True,
                 xticklabels=evaluation.classes, yticklabels=evaluation.classes, ax=ax,
                 cbar_kws={"label": "share of the true class"})
     ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    ax.grid(False)
     ax.figure.tight_layout()
     return ax.figure
 
