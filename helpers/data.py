@@ -305,12 +305,13 @@ def _check_folder(name: str, folder: Path, split: str) -> list[str]:
         raise DatasetError(_missing_message(name, folder, missing))
     if is_standin(folder.parent):
         return ["generated stand-in data, not the real dataset"]
-    differ = [f for f in needed if f in lay.md5 and _cached_md5(folder / f) != lay.md5[f]]
+    present = [f for f in lay.md5 if (folder / f).is_file()]
+    differ = [f for f in present if _cached_md5(folder / f) != lay.md5[f]]
     if differ:
         note = (f"{name}: {', '.join(differ)} in {folder} differ from the official "
                 "checksums (a mirror or re-encoded copy?); using them as they are")
-        if note not in _WARNED:
-            _WARNED.add(note)
+        if str(folder) not in _WARNED:            # one line per folder, however often it is loaded
+            _WARNED.add(str(folder))
             print(f"WARNING: {note}", file=sys.stderr)
         return [note]
     return []
@@ -584,7 +585,13 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
                         raise DatasetError(_missing_message(name, folder, needed))
                     _download(name, root)
             src = DataSource(root, is_standin(root), "")
-            kind = "GENERATED stand-in" if src.generated else "real"
+            if src.generated:
+                kind = "GENERATED stand-in"
+            else:
+                copies = [n for name in datasets for split in ("train", "test")
+                          for n in _check_folder(name, root / DATASETS[name].folder, split)]
+                kind = ("real (a copy whose files differ from the official checksums)" if copies
+                        else "real (the original files, official checksums)")
             src.description = f"DATA: {kind} {', '.join(datasets)} from {_shown(root)}"
             if verbose:
                 print(src.description)

@@ -15,10 +15,10 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import profiles
+from . import profiles, results
 
 NOTEBOOKS = profiles.REPO_ROOT / "notebooks"
 
@@ -138,8 +138,11 @@ def main(argv=None) -> int:
         outcomes.append(o)
         if args.store and o.status == "ok":
             store(out_dir / Path(p).name, Path(p))
+    total = time.perf_counter() - t0
     print()
-    print(summary(outcomes, time.perf_counter() - t0))
+    print(summary(outcomes, total))
+    results.save("run_summary", {"notebooks": [asdict(o) for o in outcomes], "total_seconds": total,
+                                 "run_profile": args.profile}, args.profile)
     failed = [o for o in outcomes if o.status != "ok"]
     for o in failed:
         print(f"FAILED: {o.error}", file=sys.stderr)

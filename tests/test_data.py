@@ -180,7 +180,9 @@ def test_find_data_uses_real_folder_and_smoke_uses_generated(standin, tmp_path, 
     real = _copy_cifar10(standin, tmp_path / "real") if (tmp_path / "real").mkdir() is None else None
     src = data.find_data("full", real, datasets=("cifar10",))
     assert not src.generated and src.root == real
-    assert "DATA: real cifar10" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "DATA: real (a copy whose files differ from the official checksums) cifar10" in out.out
+    assert out.err.count("WARNING") == 1          # one warning line for a folder that is not the original
     assert data.find_data("smoke", real).generated
 
 

@@ -1,0 +1,209 @@
+"""The course report, generated from one run's result records and figures.
+
+    python -m helpers.report                       # the full run: runs/full -> report/
+    python -m helpers.report --profile smoke --out /tmp/report
+
+writes ``report.md`` and ``report.html`` (one self-contained file, figures embedded) into ``--out``.
+Its sections follow the notebooks; each shows its key figures and a table of measured numbers,
+then the report sets our numbers beside the source reports' and answers their four questions
+with evidence from this run. A report built from a smoke run says at the top that its numbers
+come from generated data and are not results.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as _dt
+import html
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from . import profiles
+
+#: (title, notebook prefix of records and figures, what the section is about)
+SECTIONS = [
+    ("Data", "00_", "CIFAR-10 with its seeded 40k/10k/10k split, CIFAR-100 and its superclasses, the STL-10 subset."),
+    ("Gradient descent", "01_", "Learning rate, momentum, Nesterov, numeric gradients and stopping rules on 2-D functions."),
+    ("MLP", "02_", "The sources' MLPs over three seeds, and a well-trained MLP."),
+    ("CNN", "03_", "The sources' CNNs, their hyperparameter grids, and the fast recipe."),
+    ("ResNet", "04_", "Residual networks: depth, re-injected inputs, ResNet18's stems."),
+    ("ViT", "05_", "A Vision Transformer from scratch: patch size, depth, heads, attention maps."),
+    ("Augmentation and regularization", "06_", "Which augmentations and regularizers help, measured."),
+    ("Hyperparameter sweeps", "07_", "Grid, random and TPE search with pruning."),
+    ("Test evaluation", "08_", "Every final model on the test set."),
+    ("Transfer learning and t-SNE", "09_", "ImageNet backbones, CIFAR-100 to the fine-tuning target, t-SNE."),
+]
+
+#: (experiment, source and its number (test accuracy unless noted), our record)
+SOURCE_NUMBERS = [
+    ("MLP", "B: Kaggle test", 0.4242, "02_mlp_best"),
+    ("Simple CNN", "B: Kaggle test (A: 0.77)", 0.7252, "03_cnn_best"),
+    ("ResNet18", "A", 0.78, "04_resnet_best"),
+    ("ViT from scratch", "A (B: 0.5408)", 0.73, "05_vit_best"),
+    ("Pretrained, fine-tuned", "B: MobileNetV3-S, Kaggle test", 0.8316, "09_efficientnet_finetune"),
+    ("CIFAR-100 TwoLayerNet", "C", 0.22, "09_cifar100_two_layer"),
+    ("CIFAR-100 ConvNet", "C", 0.56, "09_cifar100_convnet"),
+    ("Fine-tuned to STL-10 / few-shot target", "C: STL-10, 60 epochs", 0.8267, "09_finetune_target"),
+]
+
+
+def _records(run_dir: Path) -> dict[str, dict]:
+    folder = run_dir / "results"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def _pct(x) -> str:
+    return "–" if x is None or x != x else f"{100 * x:.2f} %"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _section_table(records: dict[str, dict], prefix: str) -> str:
+    rows = []
+    for name, r in records.items():
+        if not name.startswith(prefix) or "best_val_acc" not in r:
+            continue
+        model = (r.get("model") or {}).get("name", "")
+        rows.append([name, model, f"{r.get('parameters', 0):,}", _pct(r.get("best_val_acc")),
+                     _pct(r.get("test_acc")), f"{r.get('seconds', float('nan')):.1f}", r.get("device", "")])
+    if not rows:
+        return "_No training records from this notebook in this run._"
+    return _table(["record", "model", "parameters", "best val acc", "test acc", "seconds", "device"], rows)
+
+
+def _answers(records: dict[str, dict]) -> str:
+    """The four questions of the source reports, answered with this run's evidence where it has some."""
+    def acc(name, key="test_acc"):
+        r = records.get(name)
+        return r.get(key) if r else None
+
+    gaps = [(n, r["best_val_acc"], r["test_acc"]) for n, r in records.items()
+            if r.get("test_acc") == r.get("test_acc") and r.get("test_acc") is not None and "best_val_acc" in r]
+    gap_text = "; ".join(f"{n}: validation {_pct(v)}, test {_pct(t)}" for n, v, t in gaps[:4])
+    cnn, vit = acc("03_cnn_best"), acc("05_vit_best")
+    large, small = acc("02_mlp_large_source", "best_val_acc"), acc("02_mlp_small_source", "best_val_acc")
+    return "\n\n".join([
+        "**What are a loss function and cross-entropy?** A loss turns the model's output and the true label "
+        "into one number to minimise. Cross-entropy is the negative log of the probability the model gives "
+        "the true class: it is small only when the model is confidently right, and it punishes confident "
+        "mistakes hardest. Its gradient with respect to the logits is simply (probabilities − one-hot label)."
+        + (f" In this run the small MLP reached {_pct(small)} validation accuracy and the large one {_pct(large)}:"
+           " the loss only helps if gradients can flow (notebook 02)." if small is not None and large is not None else ""),
+        "**Why separate training, validation and test sets?** Training data fits the weights; validation data "
+        "chooses everything else (architecture, learning rate, when to stop), so it is no longer unseen; the test "
+        "set, used once at the end, estimates accuracy on new data."
+        + (f" Our final models: {gap_text}." if gap_text else ""),
+        "**What are augmentation, regularization and early stopping for?** All three fight overfitting: "
+        "augmentation shows the model new, label-preserving variants of the images; regularization (weight "
+        "decay, dropout, label smoothing) limits how sharply the model can fit the training set; early stopping "
+        "keeps the weights from the epoch with the best validation accuracy. Notebook 06 measures each.",
+        "**How do ViTs and CNNs differ?** A CNN builds locality and translation equivariance into its "
+        "convolutions; a ViT cuts the image into patches and lets attention relate any patch to any other, so it "
+        "must learn those regularities from data, and it needs more data or stronger augmentation on small sets."
+        + (f" In this run the best CNN reached {_pct(cnn)} and the ViT {_pct(vit)} test accuracy." if cnn and vit else ""),
+    ])
+
+
+def _run_summary(records: dict) -> dict:
+    return records.get("run_summary", {})
+
+
+def build_markdown(run_dir: Path, out_dir: Path, profile: str) -> str:
+    """The report as Markdown, figures referenced relative to ``out_dir``."""
+    records = _records(run_dir)
+    summary = _run_summary(records)
+    figures = run_dir / "figures"
+    devices = sorted({r.get("device") for r in records.values() if r.get("device")})
+    data_lines = sorted({o.get("data", "") for o in summary.get("notebooks", []) if o.get("data")})
+    generated = profile == "smoke" or any("GENERATED" in d for d in data_lines)
+    parts = ["# Small-image classification: the course's results", ""]
+    if generated:
+        parts += ["> **These numbers come from generated stand-in data"
+                  + (" (the smoke profile)" if profile == "smoke" else "")
+                  + " and are not results.** They show that every experiment runs; "
+                  "build the report from a full run on the real data for real numbers.", ""]
+    parts += ["## Run", "", _table(["", ""], [
+        ["built", _dt.datetime.now().isoformat(timespec="seconds")],
+        ["profile", profile],
+        ["device(s)", ", ".join(devices) or "–"],
+        ["data", "<br>".join(html.escape(d) for d in data_lines) or "–"],
+        ["total wall time", f"{summary.get('total_seconds', float('nan')):.0f} s" if summary else "–"],
+    ])]
+    if summary.get("notebooks"):
+        parts += ["", _table(["notebook", "status", "wall time"],
+                             [[o["notebook"], o["status"], f"{o['seconds']:.1f} s"] for o in summary["notebooks"]])]
+    for title, prefix, about in SECTIONS:
+        parts += ["", f"## {title}", "", about, ""]
+        for fig in sorted(figures.glob(f"{prefix}*.png"))[:4]:
+            rel = os.path.relpath(fig, out_dir)
+            parts += [f"![{fig.stem}]({rel})", ""]
+        parts.append(_section_table(records, prefix))
+    parts += ["", "## Compared with the source reports", "",
+              _table(["experiment", "source", "source's number", "ours", "difference"],
+                     [[exp, src, _pct(num), _pct(records.get(rec, {}).get("test_acc")),
+                       ("–" if records.get(rec, {}).get("test_acc") is None
+                        else f"{100 * (records[rec]['test_acc'] - num):+.2f} points")]
+                      for exp, src, num, rec in SOURCE_NUMBERS])]
+    parts += ["", "## The four questions", "", _answers(records), ""]
+    return "\n".join(parts)
+
+
+def to_html(markdown_text: str, base: Path, title: str = "Course report") -> str:
+    """One self-contained HTML page: Markdown rendered, every image embedded as a data URI."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+
+    def embed(match):
+        src = match.group(1)
+        path = (base / html.unescape(src)).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"the report refers to a figure that does not exist: {path}")
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    body = re.sub(r'src="([^"]+\.png)"', embed, body)
+    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
+             "img{max-width:100%;height:auto}table{border-collapse:collapse;margin:1rem 0}"
+             "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}"
+             "blockquote{background:#fff3cd;border-left:4px solid #e0a800;margin:0;padding:.5rem 1rem}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def build(run_dir: Path, out_dir: Path, profile: str) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` (atomically) and return their paths."""
+    from .train import save_atomic
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = build_markdown(run_dir, out_dir, profile)
+    md_path = save_atomic(md.encode(), out_dir / "report.md")
+    html_path = save_atomic(to_html(md, out_dir).encode(), out_dir / "report.html")
+    return md_path, html_path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", choices=profiles.PROFILES, default="full")
+    ap.add_argument("--run-dir", type=Path, default=None, help="default: runs/<profile> (or $COURSE_RUN_DIR)")
+    ap.add_argument("--out", type=Path, default=profiles.REPO_ROOT / "report")
+    args = ap.parse_args(argv)
+    run_dir = args.run_dir or profiles.run_dir(args.profile)
+    if not (run_dir / "results").is_dir():
+        print(f"no results in {run_dir / 'results'}: run the notebooks first "
+              f"(python -m helpers.run --profile {args.profile})", file=sys.stderr)
+        return 1
+    md, page = build(run_dir, args.out, args.profile)
+    print(f"wrote {md} and {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+import os
+import re
+import shutil
+import subprocess
+
+import matplotlib.pyplot as plt
+import pytest
+import torch.nn as nn
+
+from helpers import experiment, plots, report, results
+
+
+def tiny():
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(cifar_splits, tmp_path_factory):
+    """A small smoke run: two result records, two figures and the runner's summary."""
+    run = tmp_path_factory.mktemp("run")
+    old = os.environ.get("COURSE_RUN_DIR")
+    os.environ["COURSE_RUN_DIR"] = str(run)
+    try:
+        train, val, test = cifar_splits
+        for name in ("02_mlp_best", "03_cnn_best"):
+            experiment.run(name, tiny, train, val, test, epochs=1, profile="smoke")
+        for name in ("00_data_grid", "02_mlp_curves"):
+            fig, ax = plt.subplots()
+            ax.plot([0, 1], [1, 0])
+            ax.set(title=name, xlabel="x", ylabel="y")
+            plots.save(fig, run / "figures" / f"{name}.png")
+            plt.close(fig)
+        results.save("run_summary", {"notebooks": [
+            {"notebook": "02_mlp.ipynb", "status": "ok", "seconds": 3.5,
+             "data": "GENERATED stand-in data in runs/standin, not real results"}], "total_seconds": 3.5}, "smoke")
+    finally:
+        if old is None:
+            os.environ.pop("COURSE_RUN_DIR")
+        else:
+            os.environ["COURSE_RUN_DIR"] = old
+    return run
+
+
+def test_report_builds_with_every_section_and_table(smoke_run, tmp_path):
+    md_path, html_path = report.build(smoke_run, tmp_path / "report", "smoke")
+    md = md_path.read_text()
+    assert "not results" in md.split("## Run")[0]                     # the smoke warning comes first
+    for title, _, _ in report.SECTIONS:
+        assert f"## {title}\n" in md
+    assert "## Compared with the source reports" in md and "## The four questions" in md
+    row = next(line for line in md.splitlines() if line.startswith("| MLP |"))
+    assert "42.42 %" in row and "points" in row                        # source's number, ours, the difference
+    assert md.count("| record | model |") == 2                          # tables for the two notebooks with records
+    assert "02_mlp.ipynb | ok | 3.5 s" in md
+    page = html_path.read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<table>" in page
+    assert not re.search(r'src="(?!data:)', page)                        # nothing refers to files outside
+
+
+def test_report_refuses_missing_figures_and_missing_runs(smoke_run, tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        report.to_html("![x](nowhere.png)", tmp_path)
+    assert report.main(["--run-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 1
+    assert "run the notebooks first" in capsys.readouterr().err
+
+
+CHECK = """<script>
+window.__errors = 0;
+window.addEventListener("error", () => { window.__errors += 1; }, true);
+window.addEventListener("load", () => {
+  const imgs = [...document.images];
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute("data-check", `images ${imgs.length} loaded ${ok} errors ${window.__errors}`);
+});
+</script></body>"""
+
+
+def test_report_html_opens_in_headless_chromium(smoke_run, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing on CI: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium not installed (Debian: apt-get install chromium); CI runs this test")
+    _, html_path = report.build(smoke_run, tmp_path / "report", "smoke")
+    probe = tmp_path / "probe.html"
+    probe.write_text(html_path.read_text().replace("</body>", CHECK))
+    res = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+                          "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-check="images (\d+) loaded (\d+) errors (\d+)"', res.stdout)
+    assert found, f"chromium printed no result: {res.stderr[-2000:]}"
+    images, loaded, errors = map(int, found.groups())
+    assert images == 2 and loaded == images and errors == 0
+    console = [line for line in res.stderr.splitlines() if "CONSOLE" in line and "probe.html" in line]
+    assert not console, console
