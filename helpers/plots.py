@@ -263,3 +263,15 @@ def confidently_wrong(images, evaluation, k: int = 16, title: str = "The most co
     names = [f"{evaluation.classes[pred[i]]} {conf[i]:.0%}\n(true: {evaluation.classes[evaluation.labels[i]]})"
              for i in idx]
     return image_grid(images[idx], names, ncols=8, title=title, size=1.25)
+
+
+def heatmap(table, title: str, value_label: str = "validation accuracy", fmt: str = ".3f"):
+    """A pandas table (rows x columns of one measured value) as an annotated heatmap."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(1.4 * len(table.columns) + 2.5, 0.5 * len(table) + 1.6))
+    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar_kws={"label": value_label})
+    ax.set(title=title, xlabel=table.columns.name or "", ylabel=table.index.name or "")
+    ax.grid(False)
+    fig.tight_layout()
+    return fig
