@@ -253,7 +253,7 @@ def train_recipe(train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = Non
     net = torch.compile(model) if cfg.compile and cuda else model
     crop = PadCrop(cfg.translate, mode="reflect")
     n = len(y_train)
-    steps_per_epoch = n // cfg.batch_size
+    steps_per_epoch = max(1, n // cfg.batch_size)          # a set smaller than one batch is one step
     total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     smoothing = cfg.label_smoothing if "label_smoothing" not in cfg.off else 0.0
 

@@ -84,3 +84,11 @@ def test_speedrun_reads_a_reference_table():
 """
     assert speedrun.parse_reference(out) == [(0.9401, 2.59), (0.9395, 2.61)]
     assert speedrun.parse_reference("no table here") == []
+
+
+def test_recipe_on_a_set_smaller_than_one_batch_ends(standin):
+    train, test = data.load("cifar10", standin, "train"), data.load("cifar10", standin, "test")
+    cfg = recipes.RecipeConfig(epochs=2, batch_size=4096, widths=(8, 16, 16), tta_level=0)
+    assert len(train) < cfg.batch_size
+    r = recipes.train_recipe(train, test, cfg, device="cpu")
+    assert 0.0 <= r.accuracy <= 1.0
