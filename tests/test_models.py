@@ -160,6 +160,18 @@ def test_cnn3_layout():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in CNN3(batch_norm=False).modules())
 
 
+
+def test_cnn3_two_convs_per_block():
+    model = CNN3(channels=(8, 16), convs=2)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 8), (8, 8), (8, 16), (16, 16)]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 4
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 2
+    assert linear_shapes(model) == [(16 * 8 * 8, 256), (256, 10)]
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="convs"):
+        CNN3(convs=0)
+
 def test_cnn_dropout_layout():
     model = CNNDropout()
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -391,3 +403,36 @@ def test_a_few_adam_steps_reduce_the_loss(name):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.9 * losses[0], losses
+
+
+# One model of each family and the image side it trains on: small enough that a few epochs on the
+# CPU take seconds (ResNet-18 with the CIFAR stem gets 16x16 images, a quarter of the work).
+FAMILIES = {
+    "mlp_small": ({}, 32),
+    "cnn3": ({}, 32),
+    "rn": (dict(n_blocks=1), 32),
+    "resnet18_cifar": ({}, 16),
+    "vit": (dict(SMALL_VIT, patch_size=8, dropout=0.0), 32),
+}
+
+
+def test_fit_reduces_loss_for_each_family(tmp_path):
+    """The course's own training loop (helpers.train.fit over helpers.data.Batches) makes every
+    family's training loss fall on a tiny generated CIFAR-10 (40 training images, 3 epochs of 2 steps)."""
+    from helpers import data
+    from helpers.train import fit
+
+    root = data.make_standin(tmp_path, datasets=("cifar10",), train_per_class=5, test_per_class=1)
+    train, _, _ = data.splits("cifar10", root, seed=0)
+    mean, std = train.channel_stats()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)    # batches this small run fastest on one thread, on a busy machine far faster
+    try:
+        for name, (kwargs, side) in FAMILIES.items():
+            torch.manual_seed(0)
+            model = build(name, num_classes=10, **kwargs)
+            batches = data.Batches(train, 20, shuffle=True, device="cpu", mean=mean, std=std, size=side)
+            history = fit(model, batches, epochs=3, optimizer="adam", lr=1e-3, progress=False)
+            assert history.train_loss[-1] < history.train_loss[0], (name, history.train_loss)
+    finally:
+        torch.set_num_threads(threads)

@@ -109,12 +109,17 @@ class LeNetImproved(nn.Module):
         return self.fc2(x)
 
 
-def conv_block(in_channels: int, out_channels: int, batch_norm: bool = True) -> nn.Sequential:
-    """conv3 (padding 1) -> [BN] -> ReLU -> maxpool 2: halves the image side."""
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(out_channels))
-    layers += [nn.ReLU(), nn.MaxPool2d(2)]
+def conv_block(in_channels: int, out_channels: int, batch_norm: bool = True,
+               convs: int = 1) -> nn.Sequential:
+    """[conv3 (padding 1) -> [BN] -> ReLU] x ``convs`` -> maxpool 2: halves the image side."""
+    layers = []
+    for i in range(convs):
+        c_in = in_channels if i == 0 else out_channels
+        layers.append(nn.Conv2d(c_in, out_channels, kernel_size=3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU())
+    layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
 
@@ -123,7 +128,8 @@ class CNN3(nn.Module):
 
     Origin: the sources' three-block CNN with a two-layer MLP head and dropout.
     ``channels`` sets the blocks' widths (one block per entry), ``hidden`` the
-    head's hidden width.
+    head's hidden width. ``convs=2`` stacks two conv-BN-ReLU layers in each block
+    before its pool, as VGG does (the source's network has one).
     """
 
     def __init__(
@@ -135,10 +141,11 @@ class CNN3(nn.Module):
         batch_norm: bool = True,
         input_size: int = 32,
         in_channels: int = 3,
+        convs: int = 1,
     ):
         super().__init__()
         check_positive("CNN3", num_classes=num_classes, hidden=hidden,
-                       input_size=input_size, in_channels=in_channels)
+                       input_size=input_size, in_channels=in_channels, convs=convs)
         channels = check_widths("CNN3", "channels", channels)
         check_dropout("CNN3", dropout)
         side = conv_output_side("CNN3", input_size, input_size // 2 ** len(channels))
@@ -146,7 +153,7 @@ class CNN3(nn.Module):
 
         widths = (in_channels,) + channels
         self.features = nn.Sequential(
-            *[conv_block(c_in, c_out, batch_norm) for c_in, c_out in zip(widths, widths[1:])]
+            *[conv_block(c_in, c_out, batch_norm, convs) for c_in, c_out in zip(widths, widths[1:])]
         )
         self.classifier = nn.Sequential(
             nn.Linear(channels[-1] * side * side, hidden),
