@@ -558,13 +558,14 @@ def _claim(study: optuna.Study, handle: _Handle) -> optuna.Trial:
 
 
 def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int | None = None, *,
-             device: str = "auto", verbose: bool = True) -> optuna.Study:
+             device: str = "auto", timeout: float | None = None, verbose: bool = True) -> optuna.Study:
     """Run trials of ``study`` until it holds ``n_trials`` finished (COMPLETE or PRUNED) trials.
 
     Trials already finished, by this or any other process, count: a resumed sweep runs only the
     missing ones. Trials running in other processes count too; when no trial is left to claim this
     waits until they finish, or, if their worker died, until they go stale and can be rerun. A
-    grid study runs each grid point once at most (``n_trials=None``: the whole grid). Prints one line per trial unless ``verbose`` is
+    grid study runs each grid point once at most (``n_trials=None``: the whole grid). With
+    ``timeout`` (seconds), no trial is started, and no waiting done, after that time. Prints one line per trial unless ``verbose`` is
     false. Returns the study.
     """
     handle = _HANDLES.get(study)
@@ -590,8 +591,12 @@ def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int 
                 raise ValueError(f"study {study.study_name!r} was trained on other data ({stored}) than given "
                                  f"({fingerprint}): use the same data and split, or another study")
     objective = _Objective(settings, train, val, resolve_device(device))
-    told_waiting = False
+    told_waiting, ran, t0 = False, 0, time.monotonic()
     while True:
+        if timeout is not None and time.monotonic() - t0 > timeout:
+            if verbose:
+                print(f"{study.study_name}: stopped after the timeout of {timeout:g} s")
+            return study
         with _storage_errors(handle.url):
             with handle.lock(), _quiet():
                 optuna.storages.fail_stale_trials(study)     # dead workers' trials: FAIL, queued again
@@ -603,6 +608,8 @@ def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int 
                     study.sampler = _sampler(settings, len(trials))
                     trial = _claim(study, handle)
         if done >= n_trials:
+            if verbose and ran == 0:
+                print(f"{study.study_name}: {done} finished trials already, none left to run")
             return study
         if trial is None:
             if verbose and not told_waiting:
@@ -612,6 +619,7 @@ def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int 
             time.sleep(handle.heartbeat)
             continue
         _run_trial(study, trial, objective, handle, verbose)
+        ran += 1
 
 
 # ---------------------------------------------------------------------------------------------

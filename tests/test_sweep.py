@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
@@ -55,7 +56,12 @@ def _worker(url: str, study: str, n: int, root: Path, *extra: str) -> subprocess
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 120) -> str:
-    out, _ = proc.communicate(timeout=timeout)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"the worker did not finish within {timeout} s:\n{out}")
     assert proc.returncode == 0, out
     return out
 
@@ -165,6 +171,18 @@ def test_median_pruning_stops_bad_trials(tiny, tmp_path, one_thread):
     assert fig.axes[0].get_title().startswith("prune: the best")
 
 
+def test_a_trial_queued_by_a_dead_worker_is_taken_up(tiny, tmp_path, one_thread):
+    """A worker queues each trial (WAITING) and records its heartbeat before running it; if it dies
+    in between, the queued trial is the next one run, not an extra one."""
+    _, train, val = tiny
+    study = sweep.create_study("queued", f"sqlite:///{tmp_path}/q.db", sampler="random",
+                               space={"lr": (1e-3, 1e-2, "log")}, fixed={**TINY, "epochs": 1})
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+    sweep.optimize(study, train, val, n_trials=2, timeout=60, verbose=False)
+    states = _states(study)
+    assert states[TrialState.COMPLETE] == [0, 1] and len(study.get_trials()) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Several processes on one study
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +222,7 @@ def test_a_killed_worker_is_resumed_without_losing_or_repeating_a_trial(tiny, tm
     assert len(before[TrialState.RUNNING]) == 1 and 1 <= len(before[TrialState.COMPLETE]) < n
     killed = study.get_trials()[before[TrialState.RUNNING][0]]
 
-    sweep.optimize(study, train, val, n_trials=n, verbose=False)  # run again (here, in this process)
+    sweep.optimize(study, train, val, n_trials=n, timeout=60, verbose=False)   # run again, here
     after = _states(study)
     assert len(after[TrialState.COMPLETE]) == n, after           # the stale trial is not counted ...
     assert after[TrialState.FAIL] == [killed.number] and not after[TrialState.RUNNING]
