@@ -365,7 +365,8 @@ class _Handle:
         self.lock = _Lock(url)
         with self.lock(), _quiet():
             self.rdb = optuna.storages.RDBStorage(
-                _with_driver(url).render_as_string(hide_password=False), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=self.grace,
+                _with_driver(url).render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat, grace_period=self.grace,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
         if self.lock.path is None and self.lock.engine is None:
             warnings.warn(f"helpers.sweep has no lock for {backend} storages: with several workers a study "
@@ -415,13 +416,19 @@ def create_study(name: str, storage: str | None = None, sampler: str | None = No
         raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
     if space is not None:
         _check_settings(space, dict(fixed or {}), sampler or "tpe")
+    elif fresh:
+        raise ValueError("fresh=True deletes the study and makes it anew: give its space (and fixed settings) too")
     url = storage or default_storage(name, profile)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _storage_errors(url):
         handle = _Handle(url, heartbeat, grace)
         with handle.lock():
-            if fresh and name in optuna.get_all_study_names(handle.rdb):
+            exists = name in optuna.get_all_study_names(handle.rdb)
+            if fresh and exists:
                 optuna.delete_study(study_name=name, storage=handle.rdb)
+            elif not exists and space is None:
+                raise ValueError(f"there is no study {name!r} in {_shown(url)} yet: give its space (and fixed "
+                                 "settings, sampler, seed) to create it (on the command line: --space)")
             study = optuna.create_study(study_name=name, storage=handle.rdb, direction="maximize",
                                         load_if_exists=True)
             stored = study.user_attrs.get("sweep")
@@ -429,8 +436,8 @@ def create_study(name: str, storage: str | None = None, sampler: str | None = No
                      "seed": seed, "prune": prune}
             if stored is None:
                 if space is None:
-                    raise ValueError(f"there is no study {name!r} in {_shown(url)} yet: give its space "
-                                     "(and fixed settings, sampler, seed) to create it")
+                    raise ValueError(f"study {name!r} in {_shown(url)} was not made by helpers.sweep (it has no "
+                                     "sweep settings): give its space to add them, or choose another name")
                 settings = {"space": space, "fixed": dict(fixed or {}), "sampler": sampler or "tpe",
                             "seed": 0 if seed is None else int(seed), "prune": True if prune is None else prune}
                 study.set_user_attr("sweep", repr(settings))
@@ -441,7 +448,8 @@ def create_study(name: str, storage: str | None = None, sampler: str | None = No
                 if differ:
                     raise ValueError(f"study {name!r} in {_shown(url)} was made with other settings ("
                                      + "; ".join(differ) + "). Give the same settings (or leave them out to use "
-                                     "the stored ones), choose another name, or pass fresh=True to start again")
+                                     "the stored ones), choose another name, or start again with fresh=True "
+                                     "(deleting it)")
     study.pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if settings["prune"]
                     else optuna.pruners.NopPruner())
     _HANDLES[study] = handle
@@ -482,7 +490,7 @@ class _Objective:
             if math.isfinite(acc):
                 trial.report(acc, epoch)
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"validation accuracy {acc:.3f} below the median at epoch {epoch + 1}")
+                    raise optuna.TrialPruned(f"val acc {acc:.3f} below the median at epoch {epoch + 1}")
 
         try:
             history = fit(model, train_b, self.val, seed=seed, progress=False, on_epoch_end=after_epoch, **fit_kw)
@@ -507,7 +515,8 @@ def _describe(t: optuna.trial.FrozenTrial) -> str:
     best = max([a for a in curve if math.isfinite(a)], default=float("nan"))
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
     secs = t.duration.total_seconds() if t.duration else float("nan")
-    return f"trial {t.number:3d} {t.state.name.lower():8s} val acc {best:.3f} ({len(curve)} ep, {secs:5.1f} s)  {params}"
+    return (f"trial {t.number:3d} {t.state.name.lower():8s} val acc {best:.3f} "
+            f"({len(curve)} ep, {secs:5.1f} s)  {params}")
 
 
 def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: _Objective, handle: _Handle,
@@ -565,8 +574,8 @@ def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int 
     missing ones. Trials running in other processes count too; when no trial is left to claim this
     waits until they finish, or, if their worker died, until they go stale and can be rerun. A
     grid study runs each grid point once at most (``n_trials=None``: the whole grid). With
-    ``timeout`` (seconds), no trial is started, and no waiting done, after that time. Prints one line per trial unless ``verbose`` is
-    false. Returns the study.
+    ``timeout`` (seconds), no trial is started, and no waiting done, after that time. Prints one
+    line per trial unless ``verbose`` is false. Returns the study.
     """
     handle = _HANDLES.get(study)
     if handle is None:
@@ -778,7 +787,8 @@ def main(argv=None) -> int:
     w.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     w.add_argument("--heartbeat", type=int, default=5, help="seconds between heartbeats of a running trial")
     w.add_argument("--grace", type=int, default=None,
-                   help="seconds without a heartbeat after which a running trial counts as dead (default max(3 x heartbeat, 10))")
+                   help="seconds without a heartbeat after which a running trial counts as dead "
+                        "(default max(3 x heartbeat, 10))")
     w.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0: torch's default; 1 suits several workers on one machine)")
     s.add_argument("--csv", default=None, help="also write the table to this CSV file")
@@ -789,8 +799,9 @@ def main(argv=None) -> int:
             if args.threads:
                 import torch
                 torch.set_num_threads(args.threads)
+            chosen = preset(args.space, profile) if args.space else {}
             study = create_study(args.study, args.storage, sampler=args.sampler, seed=args.seed, profile=profile,
-                                 heartbeat=args.heartbeat, grace=args.grace, **(preset(args.space, profile) if args.space else {}))
+                                 heartbeat=args.heartbeat, grace=args.grace, **chosen)
             train, val = _worker_data(profile, args.data_dir)
             optimize(study, train, val, args.trials, device=args.device)
         else:

@@ -100,6 +100,9 @@ def test_good_spaces_and_settings_pass_and_misspelt_settings_fail(tmp_path):
             sweep._check_settings(p["space"], p["fixed"], "tpe")
     assert sweep.validate_space({"lr": (1, 10, "log"), "opt": ["adamw"]}, "tpe")
     url = f"sqlite:///{tmp_path}/s.db"
+    with pytest.raises(ValueError, match="no study 'nope'.*--space"):
+        sweep.create_study("nope", url)
+    assert optuna.get_all_study_names(url) == []              # and none was left behind
     with pytest.raises(ValueError, match="'learning_rate'.*neither"):
         sweep.create_study("x", url, space={"learning_rate": (1e-4, 1e-2, "log")}, fixed={"model": "cnn3"})
     with pytest.raises(ValueError, match="both searched"):
