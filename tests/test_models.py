@@ -281,6 +281,32 @@ def test_vit_attention_maps():
     assert model.training  # mode restored
 
 
+def test_vit_head_hidden():
+    torch.manual_seed(0)
+    plain = ViT(num_classes=10, **SMALL_VIT)
+    assert [type(m) for m in plain.mlp_head] == [nn.LayerNorm, nn.Linear]
+    model = ViT(num_classes=100, head_hidden=48, dropout=0.2, **SMALL_VIT)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 100)
+    assert [type(m) for m in model.mlp_head] == [nn.LayerNorm, nn.Linear, nn.GELU, nn.Dropout, nn.Linear]
+    assert linear_shapes(model.mlp_head) == [(32, 48), (48, 100)]
+    assert model.mlp_head[3].p == 0.2
+    body = count_parameters(plain) - count_parameters(plain.mlp_head)
+    assert count_parameters(model) == body + 2 * 32 + linear(32, 48) + linear(48, 100)
+    assert build("vit", head_hidden=48, **SMALL_VIT)(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_vit_class_attention():
+    torch.manual_seed(0)
+    model = ViT(image_size=32, patch_size=8, depth=3, num_heads=5, head_dim=8, embed_dim=24)
+    x = torch.randn(2, 3, 32, 32)
+    maps = model.attention_maps(x)
+    grid = model.class_attention(x)
+    assert grid.shape == (2, 4, 4)
+    torch.testing.assert_close(grid.flatten(1), maps[-1][:, :, 0, 1:].mean(1))
+    torch.testing.assert_close(grid.sum((1, 2)) + maps[-1][:, :, 0, 0].mean(1), torch.ones(2))
+    torch.testing.assert_close(model.class_attention(x, layer=0).flatten(1), maps[0][:, :, 0, 1:].mean(1))
+
+
 # ------------------------------------------------------------------- configuration
 
 
@@ -295,6 +321,7 @@ def test_vit_attention_maps():
         (dict(depth=0), r"depth"),
         (dict(image_size=0), r"image_size"),
         (dict(dropout=1.0), r"dropout must be a number in \[0, 1\), got 1.0"),
+        (dict(head_hidden=0), r"head_hidden must be a positive integer, got 0"),
     ],
 )
 def test_vit_bad_config(kwargs, match):

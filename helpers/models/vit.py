@@ -1,7 +1,8 @@
 """A Vision Transformer written by hand, attention included.
 
 image -> patches (strided conv) -> [class token, patch tokens] + position embeddings
--> depth x pre-norm encoder layer -> LayerNorm -> Linear on the class token.
+-> depth x pre-norm encoder layer -> head on the class token (LayerNorm -> Linear, or with
+``head_hidden``: LayerNorm -> Linear -> GELU -> dropout -> Linear).
 
 Origin: the sources' hand-written ViT. As there, ``head_dim`` and
 ``num_heads`` are independent of ``embed_dim`` (e.g. embed_dim 32 with 20
@@ -141,8 +142,12 @@ class ViT(nn.Module):
     """Vision Transformer: patch embedding, class token, position embeddings, encoder, head.
 
     ``dropout`` is used on the embedded tokens, on the attention weights and
-    in the MLPs. ``attention_maps(images)`` returns each layer's attention
-    weights for visualisation.
+    in the MLPs. ``head_hidden=None`` gives the head LayerNorm -> Linear; an
+    integer gives the sources' MLP head LayerNorm -> Linear(embed_dim,
+    head_hidden) -> GELU -> dropout -> Linear(head_hidden, num_classes).
+    ``attention_maps(images)`` returns each layer's attention weights and
+    ``class_attention(images)`` the class token's attention to the patches, as
+    a map over the patch grid, for visualisation.
     """
 
     def __init__(
@@ -157,12 +162,15 @@ class ViT(nn.Module):
         head_dim: int = 16,
         mlp_dim: int = 128,
         dropout: float = 0.1,
+        head_hidden: int | None = None,
     ):
         super().__init__()
         check_positive("ViT", image_size=image_size, patch_size=patch_size,
                        in_channels=in_channels, num_classes=num_classes,
                        embed_dim=embed_dim, depth=depth, num_heads=num_heads,
                        head_dim=head_dim, mlp_dim=mlp_dim)
+        if head_hidden is not None:
+            check_positive("ViT", head_hidden=head_hidden)
         check_dropout("ViT", dropout)
         if image_size % patch_size != 0:
             divisors = [p for p in range(1, image_size + 1) if image_size % p == 0]
@@ -170,7 +178,7 @@ class ViT(nn.Module):
                 f"ViT: image_size {image_size} is not divisible by patch_size {patch_size}; "
                 f"choose a patch_size that divides it: {divisors}"
             )
-        self.image_size, self.in_channels = image_size, in_channels
+        self.image_size, self.in_channels, self.patch_size = image_size, in_channels, patch_size
         self.num_patches = (image_size // patch_size) ** 2
 
         self.patch_embed = PatchEmbedding(patch_size, in_channels, embed_dim)
@@ -182,7 +190,16 @@ class ViT(nn.Module):
         self.layers = nn.ModuleList(
             [EncoderLayer(embed_dim, num_heads, head_dim, mlp_dim, dropout) for _ in range(depth)]
         )
-        self.mlp_head = nn.Sequential(nn.LayerNorm(embed_dim), nn.Linear(embed_dim, num_classes))
+        if head_hidden is None:
+            self.mlp_head = nn.Sequential(nn.LayerNorm(embed_dim), nn.Linear(embed_dim, num_classes))
+        else:
+            self.mlp_head = nn.Sequential(
+                nn.LayerNorm(embed_dim),
+                nn.Linear(embed_dim, head_hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(head_hidden, num_classes),
+            )
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] -> tokens [B, 1 + num_patches, embed_dim], class token first."""
@@ -215,3 +232,15 @@ class ViT(nn.Module):
         finally:
             self.train(was_training)
         return maps
+
+    @torch.no_grad()
+    def class_attention(self, images: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """How much the class token attends to each patch in ``layer``, averaged over the heads.
+
+        Returns [B, H / patch_size, W / patch_size]: row 0 of the layer's attention
+        weights without its first entry (the class token itself), on the patch grid.
+        Each map sums to 1 minus the class token's attention to itself.
+        """
+        weights = self.attention_maps(images)[layer]  # [B, heads, tokens, tokens]
+        side = self.image_size // self.patch_size
+        return weights[:, :, 0, 1:].mean(dim=1).unflatten(-1, (side, side))
