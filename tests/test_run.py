@@ -58,3 +58,16 @@ def test_every_notebook_follows_the_conventions():
         assert "profile = None" in "".join(code[0]["source"]), f"{path.name}: no profile parameter"
         assert sum(c["cell_type"] == "markdown" for c in nb["cells"]) >= 3, f"{path.name}: too little prose"
         assert not any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"]), path.name
+
+
+def test_papermill_sees_every_parameter():
+    """A parameter papermill cannot parse is silently never set by the runner (e.g. '=' in a comment)."""
+    import ast
+    import papermill as pm
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        assigned = {t.id for node in ast.parse("".join(cell["source"])).body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+        assert set(pm.inspect_notebook(str(path))) == assigned, path.name
