@@ -219,7 +219,7 @@ def _torchvision_state(entry: Backbone) -> dict:
 
     weights = torchvision.models.get_model_weights(entry.name).DEFAULT
     try:
-        with contextlib.redirect_stderr(io.StringIO()):     # torch.hub's "Downloading: ..." line
+        with contextlib.redirect_stdout(io.StringIO()):     # torch.hub's "Downloading: ..." line
             return weights.get_state_dict(progress=False, check_hash=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:   # URLError is an OSError
         file = weights.url.rsplit("/", 1)[-1]
