@@ -94,18 +94,24 @@ class Outcome:
 def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: ImageSet,
         test: ImageSet | None = None, *, seeds=(0,), batch_size: int = 128, augment=None,
         device: str = "auto", profile: str | None = None, size: int | None = None,
-        save: bool = True, keep_models: bool = False, config: dict | None = None,
+        mean=None, std=None, save: bool = True, keep_models: bool = False, config: dict | None = None,
         **fit_kwargs) -> Outcome:
     """Train a fresh ``build()`` model for every seed on ``train``, watching ``val``.
 
-    Normalisation statistics come from ``train`` only. With ``test`` given, each
-    trained model (with its best validation weights) is evaluated on it. The record
+    Normalisation statistics come from ``train`` only, unless ``mean`` and ``std`` (per channel,
+    of [0, 1] pixels) are given: a pretrained backbone wants those its weights were trained
+    with. ``size`` resizes every batch on the device (e.g. 224 for ImageNet backbones).
+    With ``test`` given, each trained model (with its best validation weights) is
+    evaluated on it. The record
     goes to ``results/<name>.json`` and checkpoints to ``checkpoints/<name>/seed<N>/``.
     ``fit_kwargs`` go to ``helpers.train.fit`` (epochs, optimizer, lr, ...).
     """
     profile = profiles.profile_name(profile)
     dev = resolve_device(device)
-    mean, std = train.channel_stats()
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std (a pretrained backbone's normalisation), or neither")
+    if mean is None:
+        mean, std = train.channel_stats()
     val_b = Batches(val, max(batch_size, 256), device=dev, mean=mean, std=std, size=size)
     test_b = Batches(test, max(batch_size, 256), device=dev, mean=mean, std=std, size=size) if test else None
     out = Outcome(name, [], device=str(dev))
@@ -126,6 +132,7 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     if save:
         settings = {k: v for k, v in fit_kwargs.items() if isinstance(v, (int, float, str, bool))}
         results.save(name, {**out.summary(), "model": model_spec(build), "mean": mean, "std": std,
-                            "config": {"batch_size": batch_size, "seed0": seeds[0], **(config or {}), **settings}},
+                            "config": {"batch_size": batch_size, "seed0": seeds[0], "size": size, **(config or {}),
+                                       **settings}},
                      profile)
     return out

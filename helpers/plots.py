@@ -273,5 +273,50 @@ def heatmap(table, title: str, value_label: str = "validation accuracy", fmt: st
     sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar_kws={"label": value_label})
     ax.set(title=title, xlabel=table.columns.name or "", ylabel=table.index.name or "")
     ax.grid(False)
+# --- Lesson 09: transfer learning ----------------------------------------------
+
+
+def tsne_scatter(points, labels, classes, title: str = "", ax=None, size: float = 6.0):
+    """A 2-D map (``features.tsne`` output ``[N, 2]``), one colour per class, with a legend.
+
+    t-SNE keeps neighbourhoods, not distances: read which classes form their own clusters
+    and which overlap, not how far apart clusters lie. The axes have no units.
+    """
+    points = np.asarray(points)
+    labels = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"points must be [N, 2] with one label each, got {points.shape} and {labels.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    fig = ax.figure
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for k, name in enumerate(classes):
+        sel = labels == k
+        if sel.any():
+            ax.scatter(points[sel, 0], points[sel, 1], s=size, color=cmap(k % cmap.N), label=name, alpha=0.8,
+                       linewidths=0)
+    ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=2, loc="best", frameon=True)
+    return fig
+
+
+def grouped_bars(values: dict, names, title: str = "", ylabel: str = "accuracy", ax=None):
+    """Bars per name (e.g. the 20 CIFAR-100 superclasses), one bar colour per series in ``values``
+    (``{series label: [value per name]}``)."""
+    names = list(names)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) * max(1, len(values))), 3.8))
+    fig = ax.figure
+    width = 0.8 / max(1, len(values))
+    x = np.arange(len(names))
+    for i, (label, v) in enumerate(values.items()):
+        v = np.asarray(v, dtype=float)
+        if len(v) != len(names):
+            raise ValueError(f"series {label!r} has {len(v)} values for {len(names)} names")
+        ax.bar(x + (i - (len(values) - 1) / 2) * width, v, width, label=label)
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set(title=title, ylabel=ylabel)
+    if len(values) > 1:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
