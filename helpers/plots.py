@@ -273,6 +273,10 @@ def heatmap(table, title: str, value_label: str = "validation accuracy", fmt: st
     sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="viridis", ax=ax, cbar_kws={"label": value_label})
     ax.set(title=title, xlabel=table.columns.name or "", ylabel=table.index.name or "")
     ax.grid(False)
+    fig.tight_layout()
+    return fig
+
+
 # --- Lesson 09: transfer learning ----------------------------------------------
 
 
