@@ -94,6 +94,9 @@ def save_atomic(obj, path: str | Path) -> Path:
                 torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes owner-only files; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

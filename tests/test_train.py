@@ -202,3 +202,12 @@ def test_progress_modes(cifar_splits, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROGRESS", "loud")
     with pytest.raises(ValueError, match="COURSE_PROGRESS must be auto, text or off, got 'loud'"):
         train.fit(small_cnn(), *loaders(cifar_splits), epochs=1)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = train.save_atomic(b"data", tmp_path / "f.json")
+    finally:
+        os.umask(umask)
+    assert path.read_bytes() == b"data" and (path.stat().st_mode & 0o777) == 0o644
