@@ -150,6 +150,26 @@ def test_lenet_improved_parameters():
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 2
 
 
+def test_lenet_improved_dropout_only_while_training():
+    torch.manual_seed(0)
+    plain, dropped = LeNetImproved(num_classes=7), LeNetImproved(num_classes=7, dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())  # dropout adds no parameters
+    x = torch.randn(4, 3, 32, 32)
+    plain.eval(), dropped.eval()
+    assert torch.equal(plain(x), dropped(x))
+    dropped.train()
+    assert not torch.allclose(dropped(x), dropped(x))
+    with pytest.raises(ValueError, match="dropout"):
+        LeNetImproved(dropout=1.0)
+
+
+def test_two_layer_net_dropout_after_hidden_layer():
+    model = build("two_layer", num_classes=100, hidden=64, dropout=0.3)
+    assert linear_shapes(model) == [(3072, 64), (64, 100)]
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.3]
+    assert not any(isinstance(m, nn.Dropout) for m in build("two_layer").modules())
+
+
 def test_cnn3_layout():
     model = CNN3(channels=(8, 16, 32), hidden=20, dropout=0.3)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

@@ -69,12 +69,13 @@ def mlp_large(num_classes: int = 10, in_features: int = 3072) -> MLP:
     return MLP(in_features, hidden, num_classes, "relu", 0.1, dropout_last_only=True)
 
 
-def two_layer_net(num_classes: int = 10, in_features: int = 3072, hidden: int = 100) -> MLP:
-    """TwoLayerNet: in_features -> hidden -> classes with ReLU.
+def two_layer_net(num_classes: int = 10, in_features: int = 3072, hidden: int = 100,
+                  dropout: float = 0.0) -> MLP:
+    """TwoLayerNet: in_features -> hidden -> classes with ReLU (and ``dropout`` after the hidden layer).
 
     Origin: the sources' ``TwoLayerNet`` (the default ``hidden=100`` is our choice).
     """
-    return MLP(in_features, (hidden,), num_classes, "relu")
+    return MLP(in_features, (hidden,), num_classes, "relu", dropout)
 
 
 def mlp_deep(num_classes: int = 10, in_features: int = 3072) -> MLP:
