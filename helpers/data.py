@@ -586,13 +586,17 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
                     _download(name, root)
             src = DataSource(root, is_standin(root), "")
             if src.generated:
-                kind = "GENERATED stand-in"
-            else:
-                copies = [n for name in datasets for split in ("train", "test")
-                          for n in _check_folder(name, root / DATASETS[name].folder, split)]
-                kind = ("real (a copy whose files differ from the official checksums)" if copies
-                        else "real (the original files, official checksums)")
-            src.description = f"DATA: {kind} {', '.join(datasets)} from {_shown(root)}"
+                what = f"GENERATED stand-in {', '.join(datasets)}"
+            else:                                  # each dataset's own verdict: one may be a copy, one not
+                kinds = []
+                for name in datasets:
+                    copy = [n for split in ("train", "test")
+                            for n in _check_folder(name, root / DATASETS[name].folder, split)]
+                    verdict = ("a copy whose files differ from the official checksums" if copy
+                               else "the original files, official checksums")
+                    kinds.append(f"{name} ({verdict})")
+                what = "real " + ", ".join(kinds)
+            src.description = f"DATA: {what} from {_shown(root)}"
             if verbose:
                 print(src.description)
             return src
