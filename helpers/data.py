@@ -590,9 +590,9 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
             else:                                  # each dataset's own verdict: one may be a copy, one not
                 kinds = []
                 for name in datasets:
-                    copy = [n for split in ("train", "test")
-                            for n in _check_folder(name, root / DATASETS[name].folder, split)]
-                    verdict = ("a copy whose files differ from the official checksums" if copy
+                    notes = [n for split in ("train", "test")
+                             for n in _check_folder(name, root / DATASETS[name].folder, split)]
+                    verdict = ("a copy whose files differ from the official checksums" if notes
                                else "the original files, official checksums")
                     kinds.append(f"{name} ({verdict})")
                 what = "real " + ", ".join(kinds)

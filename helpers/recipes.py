@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .augment import PadCrop
 from .data import ImageSet, resolve_device
+from .models import count_parameters
 
 __all__ = ["RecipeConfig", "FastNet", "train_recipe", "whitening_weights", "alternating_flip",
            "tta_logits", "TRICKS"]
@@ -193,6 +194,12 @@ class RecipeResult:
     device: str
     config: RecipeConfig = field(repr=False)
     accuracy_no_tta: float = float("nan")
+    parameters: int = 0
+
+    def record(self) -> dict:
+        """The numbers a notebook saves with ``results.save`` (keys as in ``experiment.run``'s records)."""
+        return {"test_acc": self.accuracy, "test_acc_no_tta": self.accuracy_no_tta, "seconds": self.train_seconds,
+                "device": self.device, "epochs": self.epochs, "parameters": self.parameters}
 
 
 class _Timer:
@@ -304,4 +311,5 @@ def train_recipe(train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = Non
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
         acc = _evaluate(net, x_test, y_test, level)
         acc0 = _evaluate(net, x_test, y_test, 0) if level else acc
-    return RecipeResult(acc, timer.seconds, cfg.epochs, str(dev), cfg, acc0)
+    return RecipeResult(acc, timer.seconds, cfg.epochs, str(dev), cfg, acc0,
+                        count_parameters(model))

@@ -186,7 +186,6 @@ def test_find_data_uses_real_folder_and_smoke_uses_generated(standin, tmp_path, 
     assert data.find_data("smoke", real).generated
 
 
-
 def test_find_data_judges_each_dataset_on_its_own(standin, tmp_path, monkeypatch, capsys):
     real = _copy_cifar10(standin, tmp_path)
     shutil.copytree(standin / "cifar-100-python", real / "cifar-100-python")
@@ -195,8 +194,9 @@ def test_find_data_judges_each_dataset_on_its_own(standin, tmp_path, monkeypatch
         monkeypatch.setitem(data.DATASETS["cifar10"].md5, fname, data._md5(folder / fname))
     data.find_data("full", real, datasets=("cifar10", "cifar100"))
     line = capsys.readouterr().out.strip()
-    assert line == (f"DATA: real cifar10 (the original files, official checksums), "
+    assert line == ("DATA: real cifar10 (the original files, official checksums), "
                     f"cifar100 (a copy whose files differ from the official checksums) from {real}")
+
 
 # --- ImageSet ------------------------------------------------------------------------------
 def test_split_is_seeded_stratified_and_disjoint(standin):

@@ -58,6 +58,8 @@ def test_recipe_trains_and_every_trick_can_be_switched_off(standin):
     cfg = recipes.RecipeConfig(epochs=2, batch_size=64, widths=(8, 16, 16))
     r = recipes.train_recipe(train, test, cfg, device="cpu")
     assert 0.0 <= r.accuracy <= 1.0 and r.train_seconds > 0 and r.device == "cpu"
+    assert r.parameters == sum(p.numel() for p in recipes.FastNet(widths=(8, 16, 16)).parameters())
+    assert r.record()["test_acc"] == r.accuracy and r.record()["parameters"] == r.parameters
     r2 = recipes.train_recipe(train, test, recipes.RecipeConfig(epochs=2, batch_size=64, widths=(8, 16, 16),
                                                                  off=recipes.TRICKS), device="cpu")
     assert r2.accuracy == r2.accuracy_no_tta           # no TTA: both numbers are the same evaluation
