@@ -1,19 +1,10 @@
 """Shared fixtures. Tests never read ../shared: they generate their own tiny datasets
 in the standard on-disk formats."""
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-# Notebooks run by nbval start kernels that inherit this environment: smoke profile,
-# and every file a test run writes goes to a temporary folder, not into the repository.
-_TMP = Path(tempfile.mkdtemp(prefix="course-tests-"))
-os.environ["COURSE_PROFILE"] = "smoke"
-os.environ["COURSE_RUN_DIR"] = str(_TMP / "run")
-os.environ["COURSE_STANDIN_DIR"] = str(_TMP / "standin")
-os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ["COURSE_PROGRESS"] = "off"
+# The smoke-profile environment every test (and nbval kernel) runs in is set by ../conftest.py.
 
 
 @pytest.fixture(scope="session")
