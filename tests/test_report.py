@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import shutil
@@ -62,6 +63,42 @@ def test_report_refuses_missing_figures_and_missing_runs(smoke_run, tmp_path, ca
         report.to_html("![x](nowhere.png)", tmp_path)
     assert report.main(["--run-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 1
     assert "run the notebooks first" in capsys.readouterr().err
+
+
+
+def _full_run(path, data_by_notebook, records=()):
+    """A full-profile run folder written by hand: records with test numbers and the runner's summary."""
+    (path / "results").mkdir(parents=True)
+    for name, rec in records:
+        (path / "results" / f"{name}.json").write_text(json.dumps({"name": name, "profile": "full", **rec}))
+    (path / "results" / "run_summary.json").write_text(json.dumps({"notebooks": [
+        {"notebook": nb, "status": "ok", "seconds": 1.0, "data": line} for nb, line in data_by_notebook.items()],
+        "total_seconds": float(len(data_by_notebook))}))
+    return path
+
+
+def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(tmp_path):
+    """A full run whose only stand-in is STL-10 (not to be had offline) is a real run with one caveat."""
+    run = _full_run(tmp_path / "run", {
+        "00_data.ipynb": "real cifar10 (the original files, official checksums) from data | "
+                         "GENERATED stand-in data in runs/standin, not real results: stl10 not found",
+        "01_gradient_descent.ipynb": "none"},
+        [("03_speedrun", {"test_acc": 0.9387, "parameters": 1_000, "seconds": 2.0, "device": "cpu"})])
+    md = report.build_markdown(run, tmp_path / "report", "full")
+    top = md.split("## Run")[0]
+    assert "Part of this run used generated stand-in data" in top and "00_data.ipynb" in top
+    assert "01_gradient_descent.ipynb" not in top and "are not results" not in top
+    cnn = md.split("## CNN")[1].split("\n## ")[0]
+    assert "| 03_speedrun |" in cnn and "93.87 %" in cnn          # a record with no validation set is listed
+    assert "Notebook 05 has not run in this run" in md.split("## ViT")[1].split("\n## ")[0]
+
+
+def test_report_of_a_run_entirely_on_stand_in_data_says_it_is_not_results(tmp_path):
+    line = "GENERATED stand-in data in runs/standin, not real results: cifar10 not found"
+    run = _full_run(tmp_path / "run", {"01_gradient_descent.ipynb": "none", "02_mlp.ipynb": line,
+                                       "03_cnn.ipynb": line})
+    top = report.build_markdown(run, tmp_path / "report", "full").split("## Run")[0]
+    assert "are not results" in top and "Part of this run" not in top
 
 
 CHECK = """<script>
