@@ -4,6 +4,9 @@
     python -m helpers.report --profile smoke --out /tmp/report
 
 writes ``report.md`` and ``report.html`` (one self-contained file, figures embedded) into ``--out``.
+Into the repository's ``report/`` it also copies the run's result records (``report/results/``) and
+its figures go to ``figures/``: the folders a full run commits, so the Markdown shows its figures
+wherever the repository is browsed.
 Its sections follow the notebooks; each shows its key figures and a table of measured numbers,
 then the report sets our numbers beside the source reports' and answers their four questions
 with evidence from this run. A report built from a smoke run says at the top that its numbers
@@ -18,6 +21,7 @@ import html
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -117,11 +121,11 @@ def _run_summary(records: dict) -> dict:
     return records.get("run_summary", {})
 
 
-def build_markdown(run_dir: Path, out_dir: Path, profile: str) -> str:
-    """The report as Markdown, figures referenced relative to ``out_dir``."""
+def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | None = None) -> str:
+    """The report as Markdown, figures (from ``figures``, default the run's own) referenced relative to ``out_dir``."""
     records = _records(run_dir)
     summary = _run_summary(records)
-    figures = run_dir / "figures"
+    figures = figures or run_dir / "figures"
     devices = sorted({r.get("device") for r in records.values() if r.get("device")})
     data_lines = sorted({o.get("data", "") for o in summary.get("notebooks", [])
                          if o.get("data") not in (None, "", "none", "?")})   # "none": a notebook without data
@@ -191,12 +195,40 @@ def to_html(markdown_text: str, base: Path, title: str = "Course report") -> str
             f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def build(run_dir: Path, out_dir: Path, profile: str) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out_dir`` (atomically) and return their paths."""
+def publish_figures(run_dir: Path, figures_dir: Path) -> Path:
+    """Replace the PNGs in ``figures_dir`` with the run's figures (a folder to commit beside the report).
+
+    The copies are made in a temporary folder first, so an interrupted copy leaves the old figures whole.
+    """
+    tmp = figures_dir.with_name(f".{figures_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for fig in sorted((run_dir / "figures").glob("*.png")):
+        shutil.copy2(fig, tmp / fig.name)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for old in figures_dir.glob("*.png"):
+        old.unlink()
+    for fig in tmp.iterdir():
+        fig.replace(figures_dir / fig.name)
+    tmp.rmdir()
+    return figures_dir
+
+
+def build(run_dir: Path, out_dir: Path, profile: str, figures_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` (atomically) and return their paths.
+
+    With ``figures_dir`` the run's figures are copied there and its result records into
+    ``out_dir/results`` (what a full run commits); the Markdown then refers to those copies.
+    """
     from .train import save_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = build_markdown(run_dir, out_dir, profile)
+    if figures_dir is not None:
+        publish_figures(run_dir, figures_dir)
+        (out_dir / "results").mkdir(exist_ok=True)
+        for rec in sorted((run_dir / "results").glob("*.json")):
+            save_atomic(rec.read_bytes(), out_dir / "results" / rec.name)
+    md = build_markdown(run_dir, out_dir, profile, figures_dir)
     md_path = save_atomic(md.encode(), out_dir / "report.md")
     html_path = save_atomic(to_html(md, out_dir).encode(), out_dir / "report.html")
     return md_path, html_path
@@ -207,13 +239,20 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", choices=profiles.PROFILES, default="full")
     ap.add_argument("--run-dir", type=Path, default=None, help="default: runs/<profile> (or $COURSE_RUN_DIR)")
     ap.add_argument("--out", type=Path, default=profiles.REPO_ROOT / "report")
+    ap.add_argument("--figures", type=Path, default=None,
+                    help="copy the run's figures here and its records into OUT/results, and refer to the copies "
+                         "(default: <repo>/figures when OUT is <repo>/report, the folders a full run commits; "
+                         "otherwise the report refers to the run's own figures)")
     args = ap.parse_args(argv)
     run_dir = args.run_dir or profiles.run_dir(args.profile)
     if not (run_dir / "results").is_dir():
         print(f"no results in {run_dir / 'results'}: run the notebooks first "
               f"(python -m helpers.run --profile {args.profile})", file=sys.stderr)
         return 1
-    md, page = build(run_dir, args.out, args.profile)
+    figures_dir = args.figures
+    if figures_dir is None and args.out.resolve() == (profiles.REPO_ROOT / "report").resolve():
+        figures_dir = profiles.REPO_ROOT / "figures"
+    md, page = build(run_dir, args.out, args.profile, figures_dir)
     print(f"wrote {md} and {page}")
     return 0
 

@@ -104,6 +104,18 @@ def summary(outcomes: list[Outcome], total: float) -> str:
     return "\n".join(lines)
 
 
+def merge_summary(previous: dict | None, outcomes: list[Outcome]) -> dict:
+    """The run's summary record: these outcomes over those of earlier invocations of the same profile.
+
+    A full run may come in parts (a few notebooks per call on a lent GPU); a notebook run again
+    replaces its old entry, the others stay, in notebook order. The total is their sum.
+    """
+    entries = {o["notebook"]: o for o in (previous or {}).get("notebooks", [])}
+    entries.update({o.notebook: asdict(o) for o in outcomes})
+    notebooks = [entries[k] for k in sorted(entries)]
+    return {"notebooks": notebooks, "total_seconds": sum(o["seconds"] for o in notebooks)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path,
@@ -141,8 +153,11 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t0
     print()
     print(summary(outcomes, total))
-    results.save("run_summary", {"notebooks": [asdict(o) for o in outcomes], "total_seconds": total,
-                                 "run_profile": args.profile}, args.profile)
+    merged = merge_summary(results.load("run_summary", args.profile), outcomes)
+    if len(merged["notebooks"]) > len(outcomes):
+        print(f"the run's summary also keeps {len(merged['notebooks']) - len(outcomes)} notebook(s) run earlier: "
+              f"{merged['total_seconds']:.1f} s in all")
+    results.save("run_summary", {**merged, "run_profile": args.profile}, args.profile)
     failed = [o for o in outcomes if o.status != "ok"]
     for o in failed:
         print(f"FAILED: {o.error}", file=sys.stderr)

@@ -66,6 +66,19 @@ def test_report_refuses_missing_figures_and_missing_runs(smoke_run, tmp_path, ca
 
 
 
+def test_report_publishes_the_runs_figures_and_records_beside_it(smoke_run, tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "99_stale_from_an_older_run.png").write_bytes(b"old")
+    md_path, html_path = report.build(smoke_run, tmp_path / "report", "smoke", figures)
+    assert sorted(p.name for p in figures.iterdir()) == ["00_data_grid.png", "02_mlp_curves.png"]
+    assert sorted(p.name for p in (tmp_path / "report" / "results").iterdir()) == sorted(
+        p.name for p in (smoke_run / "results").iterdir())
+    md = md_path.read_text()
+    assert "](../figures/00_data_grid.png)" in md and str(smoke_run) not in md
+    assert html_path.read_text().count("data:image/png;base64,") == 2
+
+
 def _full_run(path, data_by_notebook, records=()):
     """A full-profile run folder written by hand: records with test numbers and the runner's summary."""
     (path / "results").mkdir(parents=True)

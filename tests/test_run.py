@@ -34,6 +34,22 @@ def test_runner_runs_reports_and_names_the_failing_cell(tmp_path, capsys):
     assert "profile is smoke" in printed          # the profile was injected as a parameter
 
 
+def test_a_run_in_parts_keeps_one_summary(tmp_path, monkeypatch, capsys):
+    """A full run may come in several calls: the summary keeps every notebook once, the latest run of each."""
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / "run"))
+    a = notebook(tmp_path / "01_a.ipynb", "print('DATA: first')")
+    b = notebook(tmp_path / "02_b.ipynb", "print('DATA: first')")
+    out = ["--profile", "smoke", "--output-dir", str(tmp_path / "out")]
+    assert run.main([str(a), str(b), *out]) == 0
+    notebook(b, "print('DATA: second')")
+    assert run.main([str(b), *out]) == 0
+    summary = json.loads((tmp_path / "run" / "results" / "run_summary.json").read_text())
+    assert [(o["notebook"], o["data"]) for o in summary["notebooks"]] == [("01_a.ipynb", "first"),
+                                                                          ("02_b.ipynb", "second")]
+    assert abs(summary["total_seconds"] - sum(o["seconds"] for o in summary["notebooks"])) < 1e-6
+    assert "keeps 1 notebook(s) run earlier" in capsys.readouterr().out
+
+
 def test_runner_rejects_missing_notebooks(tmp_path, capsys):
     try:
         run.main([str(tmp_path / "nope.ipynb")])
