@@ -64,6 +64,13 @@ def _pct(x) -> str:
     return "–" if x is None or x != x else f"{100 * x:.2f} %"
 
 
+def _ours(record: dict) -> str:
+    """Our test accuracy, with the dataset it was measured on where the record names one
+    (the fine-tuning target: STL-10, or the few-shot CIFAR-10 stand-in for it offline)."""
+    target = (record.get("config") or {}).get("target")
+    return _pct(record.get("test_acc")) + (f" ({target})" if target and record.get("test_acc") is not None else "")
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -143,6 +150,11 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         parts += ["> **Part of this run used generated stand-in data**, because some real data could not be "
                   f"had: {', '.join(partly)} (see the data row below). Whatever those notebooks measured on "
                   "the stand-in is not a result; everything else is.", ""]
+    ran = {o["notebook"][:2] for o in notebooks}
+    missing = [prefix[:2] for _, prefix, _ in SECTIONS if prefix[:2] not in ran
+               and not any(n.startswith(prefix) for n in records) and not any(figures.glob(f"{prefix}*.png"))]
+    if missing and len(missing) < len(SECTIONS):
+        parts += [f"> **A partial run:** notebooks {', '.join(missing)} have not run in it; their sections say so.", ""]
     parts += ["## Run", "", _table(["", ""], [
         ["built", _dt.datetime.now().isoformat(timespec="seconds")],
         ["profile", profile],
@@ -158,13 +170,13 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         for fig in sorted(figures.glob(f"{prefix}*.png"))[:4]:
             rel = os.path.relpath(fig, out_dir)
             parts += [f"![{fig.stem}]({rel})", ""]
-        if not any(n.startswith(prefix) for n in records) and not any(figures.glob(f"{prefix}*.png")):
+        if prefix[:2] in missing:
             parts.append(f"_Notebook {prefix[:2]} has not run in this run: there are no records or figures from it._")
             continue
         parts.append(_section_table(records, prefix))
     parts += ["", "## Compared with the source reports", "",
               _table(["experiment", "source", "source's number", "ours", "difference"],
-                     [[exp, src, _pct(num), _pct(records.get(rec, {}).get("test_acc")),
+                     [[exp, src, _pct(num), _ours(records.get(rec, {})),
                        ("–" if records.get(rec, {}).get("test_acc") is None
                         else f"{100 * (records[rec]['test_acc'] - num):+.2f} points")]
                       for exp, src, num, rec in SOURCE_NUMBERS])]
