@@ -5,8 +5,7 @@ with a title and labelled axes; ``save`` writes it as a PNG at a modest DPI.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,17 +18,12 @@ plt.rcParams.update(STYLE)
 
 
 def save(fig, path: str | Path) -> None:
-    """Write ``fig`` as a PNG atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``fig`` as a PNG atomically (rendered in memory, then ``train.save_atomic``)."""
+    from .train import save_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    save_atomic(buf.getvalue(), path)
     return None
 
 
