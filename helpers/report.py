@@ -91,6 +91,26 @@ def _section_table(records: dict[str, dict], prefix: str) -> str:
     return _table(["record", "model", "parameters", "best val acc", "test acc", "seconds", "device"], rows)
 
 
+def _cell(value) -> str:
+    return "–" if value is None or value != value else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _row_tables(records: dict[str, dict], prefix: str) -> list[str]:
+    """The tables a notebook saved as rows (08's test table, 09's backbone comparison, 03's ablation)."""
+    out = []
+    for name, r in records.items():
+        for key in ("rows", "ablation"):
+            rows = r.get(key) if name.startswith(prefix) else None
+            if not isinstance(rows, list):
+                continue
+            if not rows:
+                out.append(f"_{name}: no rows in this run (its part of the notebook was skipped)._")
+                continue
+            header = list(dict.fromkeys(k for row in rows for k in row))
+            out.append(f"**{name}**\n\n" + _table(header, [[_cell(row.get(k)) for k in header] for row in rows]))
+    return out
+
+
 def _answers(records: dict[str, dict]) -> str:
     """The four questions of the source reports, answered with this run's evidence where it has some."""
     def acc(name, key="test_acc"):
@@ -174,6 +194,8 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
             parts.append(f"_Notebook {prefix[:2]} has not run in this run: there are no records or figures from it._")
             continue
         parts.append(_section_table(records, prefix))
+        for table in _row_tables(records, prefix):
+            parts += ["", table]
     parts += ["", "## Compared with the source reports", "",
               _table(["experiment", "source", "source's number", "ours", "difference"],
                      [[exp, src, _pct(num), _ours(records.get(rec, {})),

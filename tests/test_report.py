@@ -97,16 +97,22 @@ def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(t
                          "GENERATED stand-in data in runs/standin, not real results: stl10 not found",
         "01_gradient_descent.ipynb": "none"},
         [("03_speedrun", {"test_acc": 0.9387, "parameters": 1_000, "seconds": 2.0, "device": "cpu"}),
-         ("09_finetune_target", {"test_acc": 0.8358, "best_val_acc": 0.88, "config": {"target": "cifar10-fewshot"}})])
+         ("09_finetune_target", {"test_acc": 0.8358, "best_val_acc": 0.88, "config": {"target": "cifar10-fewshot"}}),
+         ("09_backbones", {"rows": []}),
+         ("08_test_table", {"rows": [{"model": "03_cnn_best", "test accuracy": 0.91234}, {"model": "x"}]})])
     md = report.build_markdown(run, tmp_path / "report", "full")
     top = md.split("## Run")[0]
     assert "Part of this run used generated stand-in data" in top and "00_data.ipynb" in top
     assert "01_gradient_descent.ipynb" not in top and "are not results" not in top
-    assert "A partial run:** notebooks 02, 04, 05, 06, 07, 08 have not run" in top   # 00, 01 ran; 03, 09 left records
+    assert "A partial run:** notebooks 02, 04, 05, 06, 07 have not run" in top   # 00, 01 ran; 03, 08, 09 left records
     cnn = md.split("## CNN")[1].split("\n## ")[0]
     assert "| 03_speedrun |" in cnn and "93.87 %" in cnn          # a record with no validation set is listed
     row = next(line for line in md.splitlines() if line.startswith("| Fine-tuned to STL-10"))
     assert "83.58 % (cifar10-fewshot)" in row                     # which target our number was measured on
+    assert "09_backbones: no rows in this run" in md.split("## Transfer learning")[1]
+    evaluation = md.split("## Test evaluation")[1].split("\n## ")[0]
+    assert "| model | test accuracy |" in evaluation and "| 03_cnn_best | 0.9123 |" in evaluation
+    assert "| x | – |" in evaluation                           # a missing cell is a dash, not an error
     assert "Notebook 05 has not run in this run" in md.split("## ViT")[1].split("\n## ")[0]
 
 
