@@ -9,7 +9,8 @@ script (e.g. a local airbench checkout whose loader reads the same CIFAR-10 file
 of the same session, reads its per-run accuracy and time from its printed table, and prints both
 and the ratio. Without a GPU the recipe runs on the CPU with fewer epochs on a subset, and says so;
 ``--per-class 0 --epochs 10`` runs the whole recipe on the CPU (measured: 35 minutes of training a run on 2 cores,
-93.85 and 93.88 % for seeds 0 and 1); ``--epochs 12`` gave 94.25 and 94.12 % (50-58 minutes a run, the machine shared).
+93.85 and 93.88 % for seeds 0 and 1); ``--epochs 12`` gave 94.25, 94.12 and 94.22 %
+(mean 94.20 ± 0.07 over seeds 0-2; 43-58 minutes a run, the machine partly shared).
 It prints figures; it asserts nothing.
 """
 from __future__ import annotations
