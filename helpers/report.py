@@ -99,8 +99,10 @@ def _row_tables(records: dict[str, dict], prefix: str) -> list[str]:
     """The tables a notebook saved as rows (08's test table, 09's backbone comparison, 03's ablation)."""
     out = []
     for name, r in records.items():
+        if not name.startswith(prefix):
+            continue
         for key in ("rows", "ablation"):
-            rows = r.get(key) if name.startswith(prefix) else None
+            rows = r.get(key)
             if not isinstance(rows, list):
                 continue
             if not rows:
