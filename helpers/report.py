@@ -73,8 +73,16 @@ def _ours(record: dict) -> str:
 
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _short(data_line: str, limit: int = 160) -> str:
+    """A data line for the run table: a stand-in's long how-to-get-it advice cut after its first sentence."""
+    if len(data_line) <= limit:
+        return data_line
+    head, dot, _ = data_line.partition(". ")
+    return head + (dot.strip() + " …" if dot else "")
 
 
 def _section_table(records: dict[str, dict], prefix: str) -> str:
@@ -156,10 +164,13 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
     summary = _run_summary(records)
     figures = figures or run_dir / "figures"
     devices = sorted({r.get("device") for r in records.values() if r.get("device")})
-    data_lines = sorted({o.get("data", "") for o in summary.get("notebooks", [])
-                         if o.get("data") not in (None, "", "none", "?")})   # "none": a notebook without data
     notebooks = summary.get("notebooks", [])
-    parts_of = [part for line in data_lines for part in line.split(" | ")]   # a notebook's lines, one per dataset call
+    used_by: dict[str, list[str]] = {}     # each distinct data line -> the notebooks (by number) that used it
+    for o in notebooks:
+        if o.get("data") not in (None, "", "none", "?"):               # "none": a notebook without data
+            for part in o["data"].split(" | "):                         # a notebook's lines, one per dataset call
+                used_by.setdefault(part, []).append(o["notebook"][:2])
+    parts_of = list(used_by)
     generated = profile == "smoke" or (bool(parts_of) and all("GENERATED" in part for part in parts_of))
     partly = [o["notebook"] for o in notebooks if "GENERATED" in o.get("data", "")]
     parts = ["# Small-image classification: the course's results", ""]
@@ -181,7 +192,8 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         ["built", _dt.datetime.now().isoformat(timespec="seconds")],
         ["profile", profile],
         ["device(s)", ", ".join(devices) or "–"],
-        ["data", "<br>".join(html.escape(d) for d in data_lines) or "–"],
+        ["data", "<br>".join(f"{html.escape(_short(d))} (notebooks {', '.join(nbs)})"
+                             for d, nbs in used_by.items()) or "–"],
         ["total wall time", f"{summary.get('total_seconds', float('nan')):.0f} s" if summary else "–"],
     ])]
     if notebooks:

@@ -92,10 +92,11 @@ def _full_run(path, data_by_notebook, records=()):
 
 def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(tmp_path):
     """A full run whose only stand-in is STL-10 (not to be had offline) is a real run with one caveat."""
+    real = "real cifar10 (the original files, official checksums) from data"
+    standin = ("GENERATED stand-in data in runs/standin, not real results: stl10 not found: looked in data. "
+               "Get it with helpers.data.load('stl10', root, download=True) where there is internet " + "x" * 200)
     run = _full_run(tmp_path / "run", {
-        "00_data.ipynb": "real cifar10 (the original files, official checksums) from data | "
-                         "GENERATED stand-in data in runs/standin, not real results: stl10 not found",
-        "01_gradient_descent.ipynb": "none"},
+        "00_data.ipynb": f"{real} | {standin}", "01_gradient_descent.ipynb": "none", "09_transfer.ipynb": real},
         [("03_speedrun", {"test_acc": 0.9387, "parameters": 1_000, "seconds": 2.0, "device": "cpu"}),
          ("09_finetune_target", {"test_acc": 0.8358, "best_val_acc": 0.88, "config": {"target": "cifar10-fewshot"}}),
          ("09_backbones", {"rows": []}),
@@ -103,7 +104,11 @@ def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(t
     md = report.build_markdown(run, tmp_path / "report", "full")
     top = md.split("## Run")[0]
     assert "Part of this run used generated stand-in data" in top and "00_data.ipynb" in top
-    assert "01_gradient_descent.ipynb" not in top and "are not results" not in top
+    assert "01_gradient_descent.ipynb" not in top and "09_transfer" not in top and "are not results" not in top
+    data_row = next(line for line in md.splitlines() if line.startswith("| data |"))
+    assert data_row.count(" | ") == 1                              # two cells: a "|" in a data line is escaped
+    assert data_row.count("real cifar10") == 1 and f"{real} (notebooks 00, 09)" in data_row
+    assert "not found: looked in data. …" in data_row and "Get it with" not in data_row   # the advice is cut
     assert "A partial run:** notebooks 02, 04, 05, 06, 07 have not run" in top   # 00, 01 ran; 03, 08, 09 left records
     cnn = md.split("## CNN")[1].split("\n## ")[0]
     assert "| 03_speedrun |" in cnn and "93.87 %" in cnn          # a record with no validation set is listed
