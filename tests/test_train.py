@@ -46,6 +46,18 @@ def test_fit_learns_and_records_history(cifar_splits):
     assert len(h.lr) == len(h.seconds) == 6
 
 
+def test_fit_on_the_cpu_flushes_subnormal_floats(cifar_splits):
+    """A dying network's subnormal weights would make every CPU step ~20x slower; fit flushes them to zero."""
+    torch.set_flush_denormal(False)                         # an earlier fit in this process switched it on
+    try:
+        subnormal = torch.tensor([1e-39])                   # below float32's smallest normal, 1.18e-38
+        assert (subnormal * 1.0).item() != 0.0
+        train.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=False)
+        assert (subnormal * 1.0).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_same_seed_same_numbers(cifar_splits):
     a = train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=False, seed=4)
     b = train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=False, seed=4)
