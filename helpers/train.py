@@ -248,8 +248,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     training stops once validation accuracy has not improved for ``patience``
     evaluations, but never before ``min_epochs``. With ``checkpoint_dir`` the
     best weights are kept in ``best.pt`` and the model ends with them loaded.
-    ``amp`` and ``channels_last`` default to on for CUDA and off elsewhere. On the CPU,
-    subnormal floats are flushed to zero for the rest of the process (see below).
+    ``amp`` and ``channels_last`` default to on for CUDA and off elsewhere. (On the CPU, subnormal
+    floats are flushed to zero: see ``helpers/__init__.py``.)
     ``on_epoch_end(epoch, history)`` is called after each epoch.
     """
     if epochs < 1:
@@ -258,11 +258,6 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         raise ValueError("resume=True needs a checkpoint_dir to resume from")
     device = train.device
     on_cuda = device.type == "cuda"
-    if device.type == "cpu":
-        # A dying network (02's large MLP under Adam with L2) drives half its weights into subnormal
-        # floats, which the CPU computes about 20x slower (measured: 25 s -> 244 s per epoch).
-        # Flushing them to zero (a process-wide switch) costs a healthy network nothing.
-        torch.set_flush_denormal(True)
     amp = on_cuda if amp == "auto" else bool(amp)
     if channels_last == "auto" and on_cuda or channels_last is True:
         model = model.to(memory_format=torch.channels_last)

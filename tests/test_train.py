@@ -46,16 +46,25 @@ def test_fit_learns_and_records_history(cifar_splits):
     assert len(h.lr) == len(h.seconds) == 6
 
 
-def test_fit_on_the_cpu_flushes_subnormal_floats(cifar_splits):
-    """A dying network's subnormal weights would make every CPU step ~20x slower; fit flushes them to zero."""
-    torch.set_flush_denormal(False)                         # an earlier fit in this process switched it on
-    try:
-        subnormal = torch.tensor([1e-39])                   # below float32's smallest normal, 1.18e-38
-        assert (subnormal * 1.0).item() != 0.0
-        train.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=False)
-        assert (subnormal * 1.0).item() == 0.0
-    finally:
-        torch.set_flush_denormal(False)
+SUBNORMALS = """
+import struct, sys, torch
+if sys.argv[1] == "helpers":
+    import helpers
+torch.set_num_threads(2)
+x = torch.frombuffer(bytearray(struct.pack("f", 1e-39) * 1_000_000), dtype=torch.float32)  # below 1.18e-38
+print(int((x * 3.0 != 0).sum()))       # a parallel op: every worker thread must flush for this to be 0
+"""
+
+
+def test_importing_helpers_flushes_subnormal_floats_in_every_thread():
+    """A dying network's subnormal weights would make every CPU step ~12x slower; importing helpers
+    switches flushing on before torch's worker threads exist, so they flush too."""
+    def nonzero(first):
+        out = subprocess.run([sys.executable, "-c", SUBNORMALS, first], capture_output=True, text=True,
+                             cwd=ROOT, check=True)
+        return int(out.stdout)
+    assert nonzero("torch") > 0                 # without helpers the CPU keeps (and computes) subnormals
+    assert nonzero("helpers") == 0
 
 
 def test_same_seed_same_numbers(cifar_splits):
