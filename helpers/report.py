@@ -82,7 +82,7 @@ def _short(data_line: str, limit: int = 160) -> str:
     if len(data_line) <= limit:
         return data_line
     head, dot, _ = data_line.partition(". ")
-    return head + (dot.strip() + " …" if dot else "")
+    return head + ". …" if dot else head
 
 
 def _section_table(records: dict[str, dict], prefix: str) -> str:
@@ -170,8 +170,7 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         if o.get("data") not in (None, "", "none", "?"):               # "none": a notebook without data
             for part in o["data"].split(" | "):                         # a notebook's lines, one per dataset call
                 used_by.setdefault(part, []).append(o["notebook"][:2])
-    parts_of = list(used_by)
-    generated = profile == "smoke" or (bool(parts_of) and all("GENERATED" in part for part in parts_of))
+    generated = profile == "smoke" or (bool(used_by) and all("GENERATED" in part for part in used_by))
     partly = [o["notebook"] for o in notebooks if "GENERATED" in o.get("data", "")]
     parts = ["# Small-image classification: the course's results", ""]
     if generated:
