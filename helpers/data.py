@@ -627,6 +627,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def channels_last_pays(device: torch.device) -> bool:
+    """Whether convolutions run faster on ``device`` with channels-last (NHWC) memory.
+
+    True on CUDA (tensor cores want it) and on the CPU: one training step of the zoo's
+    convolutional nets on a 2-core x86 CPU, batch 256, took 1.04x (ResNet18) to 1.65x
+    (RR-4) less time, and networks without convolutions were unchanged (1.00x). False on
+    Apple's MPS, where it was not measured.
+    """
+    return device.type in ("cuda", "cpu")
+
+
 class Batches:
     """Iterate over an ImageSet in batches, the whole set living on ``device`` as uint8.
 

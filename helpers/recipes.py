@@ -16,7 +16,8 @@ Tysam&co, and David Page's earlier work); the code is ours, built from the cours
 * label smoothing 0.2; Nesterov SGD with a short warm-up and a linear decay;
 * test-time augmentation: the average of the logits of the image, its mirror image and
   one-pixel translations;
-* on CUDA: channels_last, bfloat16 autocast and (optionally) ``torch.compile``.
+* channels_last memory on CUDA and the CPU (see ``data.channels_last_pays``); on CUDA also
+  bfloat16 autocast and (optionally) ``torch.compile``.
 
 ``train_recipe`` uses its own short loop rather than ``helpers.train.fit``: it needs the
 per-epoch flip state, a learning-rate schedule per step with separate bias rates, and no
@@ -34,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import PadCrop
-from .data import ImageSet, resolve_device
+from .data import ImageSet, channels_last_pays, resolve_device
 from .models import count_parameters
 
 __all__ = ["RecipeConfig", "FastNet", "train_recipe", "whitening_weights", "alternating_flip",
@@ -248,6 +249,7 @@ def train_recipe(train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = Non
     cfg = cfg or RecipeConfig()
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
+    nhwc = channels_last_pays(dev)
     torch.manual_seed(seed)
     mean, std = (t.to(dev) for t in train.channel_stats())
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -256,7 +258,7 @@ def train_recipe(train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = Non
     x_test, y_test = _normalise(test, dev, mean, std, dtype), test.labels.to(dev)
     if model is None:
         model = FastNet(train.num_classes, cfg.widths, cfg.bn_momentum, "frozen_bn_scale" not in cfg.off)
-        model = model.to(dev, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+        model = model.to(dev, memory_format=torch.channels_last if nhwc else torch.contiguous_format)
     net = torch.compile(model) if cfg.compile and cuda else model
     crop = PadCrop(cfg.translate, mode="reflect")
     n = len(y_train)
@@ -292,7 +294,7 @@ def train_recipe(train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = Non
                     break
                 idx = order[start:start + bs]
                 x = crop(images[idx], gen).to(dtype)
-                if cuda:
+                if nhwc:
                     x = x.contiguous(memory_format=torch.channels_last)
                 factor = (step + 1) / warm if step < warm else max(0.0, (total - step) / (total - warm))
                 for g, base in zip(opt.param_groups, base_lrs):

@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
+from .data import channels_last_pays
+
 
 __all__ = ["fit", "History", "TrainingDiverged", "seed_everything", "make_optimizer",
            "lr_factor", "save_atomic", "load_checkpoint", "OPTIMIZERS", "SCHEDULERS"]
@@ -248,8 +250,9 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     training stops once validation accuracy has not improved for ``patience``
     evaluations, but never before ``min_epochs``. With ``checkpoint_dir`` the
     best weights are kept in ``best.pt`` and the model ends with them loaded.
-    ``amp`` and ``channels_last`` default to on for CUDA and off elsewhere. (On the CPU, subnormal
-    floats are flushed to zero: see ``helpers/__init__.py``.)
+    ``amp`` defaults to on for CUDA and off elsewhere; ``channels_last`` to on where it pays
+    (CUDA and the CPU: see ``data.channels_last_pays``). (On the CPU, subnormal floats are
+    flushed to zero: see ``helpers/__init__.py``.)
     ``on_epoch_end(epoch, history)`` is called after each epoch.
     """
     if epochs < 1:
@@ -259,7 +262,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     device = train.device
     on_cuda = device.type == "cuda"
     amp = on_cuda if amp == "auto" else bool(amp)
-    if channels_last == "auto" and on_cuda or channels_last is True:
+    if channels_last == "auto" and channels_last_pays(device) or channels_last is True:
         model = model.to(memory_format=torch.channels_last)
         train.channels_last = True
         if val is not None:
