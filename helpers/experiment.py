@@ -10,6 +10,8 @@ for the final models of a notebook.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,7 +24,7 @@ from .evaluate import Evaluation, evaluate
 from .models import count_parameters
 from .train import History, fit, seed_everything
 
-__all__ = ["Outcome", "run", "load", "model_spec"]
+__all__ = ["Outcome", "run", "load", "model_spec", "fingerprint"]
 
 
 def model_spec(build) -> dict | None:
@@ -33,6 +35,19 @@ def model_spec(build) -> dict | None:
     if isinstance(build, functools.partial) and build.func is models.build and build.args:
         return {"name": build.args[0], "kwargs": {"num_classes": 10, **build.keywords}}
     return None
+
+
+def fingerprint(spec: dict, sets, settings: dict) -> str:
+    """A short hash of what decides an experiment's numbers: the model spec, the data (sizes,
+    labels and a sample of the images of each set) and every setting (``repr`` of each)."""
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=repr).encode())
+    for s in sets:
+        if s is not None:
+            h.update(repr((tuple(s.images.shape), s.classes)).encode())
+            h.update(s.labels.numpy().tobytes())
+            h.update(s.images[::97].numpy().tobytes())
+    h.update(json.dumps({k: repr(v) for k, v in sorted(settings.items())}).encode())
+    return h.hexdigest()[:16]
 
 
 def load(name: str, profile: str | None = None, device="auto", seed: int | None = None):
@@ -95,7 +110,7 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
         test: ImageSet | None = None, *, seeds=(0,), batch_size: int = 128, augment=None,
         device: str = "auto", profile: str | None = None, size: int | None = None,
         mean=None, std=None, save: bool = True, keep_models: bool = False, config: dict | None = None,
-        **fit_kwargs) -> Outcome:
+        reuse: bool = False, **fit_kwargs) -> Outcome:
     """Train a fresh ``build()`` model for every seed on ``train``, watching ``val``.
 
     Normalisation statistics come from ``train`` only, unless ``mean`` and ``std`` (per channel,
@@ -105,15 +120,34 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     evaluated on it. The record
     goes to ``results/<name>.json`` and checkpoints to ``checkpoints/<name>/seed<N>/``.
     ``fit_kwargs`` go to ``helpers.train.fit`` (epochs, optimizer, lr, ...).
+
+    With ``reuse``, a run that already finished with the same model, data and settings (its
+    record's ``fingerprint`` matches and its checkpoints exist) is not trained again: its
+    record and best weights are loaded instead, so a notebook that was stopped half-way picks
+    up where it was. Only a ``functools.partial(models.build, ...)`` model can be reused (any
+    other ``build`` might hide weights that changed). Code changes are not in the fingerprint:
+    after changing ``helpers``, train again (``reuse=False``).
     """
     profile = profiles.profile_name(profile)
     dev = resolve_device(device)
     if (mean is None) != (std is None):
         raise ValueError("give both mean and std (a pretrained backbone's normalisation), or neither")
+    spec = model_spec(build)
+    key = None
+    if spec is not None and save:
+        key = fingerprint(spec, (train, val, test), {
+            "seeds": tuple(seeds), "batch_size": batch_size, "augment": augment, "device": dev.type,
+            "size": size, "mean": mean, "std": std, "config": config, **fit_kwargs})
     if mean is None:
         mean, std = train.channel_stats()
     val_b = Batches(val, max(batch_size, 256), device=dev, mean=mean, std=std, size=size)
     test_b = Batches(test, max(batch_size, 256), device=dev, mean=mean, std=std, size=size) if test else None
+    if reuse and key is not None:
+        done = _finished(name, profile, key, spec, seeds, test_b, keep_models, dev)
+        if done is not None:
+            return done
+    if save:   # this run overwrites the checkpoints: an older record would no longer describe them
+        (results.results_dir(profile) / f"{name}.json").unlink(missing_ok=True)
     out = Outcome(name, [], device=str(dev))
     t0 = time.perf_counter()
     for seed in seeds:
@@ -131,8 +165,34 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     out.seconds = time.perf_counter() - t0
     if save:
         settings = {k: v for k, v in fit_kwargs.items() if isinstance(v, (int, float, str, bool))}
-        results.save(name, {**out.summary(), "model": model_spec(build), "mean": mean, "std": std,
+        results.save(name, {**out.summary(), "model": spec, "fingerprint": key, "mean": mean, "std": std,
                             "config": {"batch_size": batch_size, "seed0": seeds[0], "size": size, **(config or {}),
                                        **settings}},
                      profile)
+    return out
+
+
+def _finished(name, profile, key, spec, seeds, test_b, keep_models, dev) -> Outcome | None:
+    """The Outcome of an earlier run with fingerprint ``key``, its best weights reloaded (and
+    re-tested when ``test_b`` is given); ``None`` when there is no such complete run."""
+    from . import models
+    from .train import History, load_checkpoint
+
+    record = results.load(name, profile)
+    if record is None or record.get("fingerprint") != key:
+        return None
+    ckpts = [profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}" / "best.pt" for seed in seeds]
+    if not all(p.is_file() for p in ckpts):
+        return None
+    out = Outcome(name, [History.from_dict(h) for h in record["histories"]], parameters=record["parameters"],
+                  seconds=record["seconds"], device=record["device"])
+    if test_b is not None or keep_models:
+        for path in ckpts:
+            model = models.build(spec["name"], **spec["kwargs"]).to(dev)
+            model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
+            if test_b is not None:
+                out.tests.append(evaluate(model, test_b))
+            if keep_models:
+                out.models.append(model)
+    print(f"{name}: reused the run finished on {record['date']} (same model, data and settings)")
     return out

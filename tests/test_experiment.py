@@ -51,3 +51,59 @@ def test_load_or_train_rebuilds_the_model_with_its_best_weights(cifar_splits, tm
         assert torch.equal(v.cpu(), model.state_dict()[k])
     experiment.run("anonymous", tiny, train, val, profile="smoke", epochs=1)
     assert experiment.load("anonymous", "smoke") is None                 # no spec: cannot rebuild
+
+
+def test_reuse_skips_a_finished_run_with_the_same_settings_only(cifar_splits, tmp_path, monkeypatch):
+    import functools
+    from helpers import models
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, test = cifar_splits
+    lenet = functools.partial(models.build, "lenet")
+    kw = dict(seeds=(0, 1), epochs=1, lr=3e-3, batch_size=32, augment=augment.standard(), profile="smoke")
+    first = experiment.run("r", lenet, train, val, test, keep_models=True, **kw)
+    fits = []
+    real_fit = experiment.fit
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+
+    again = experiment.run("r", lenet, train, val, test, keep_models=True, reuse=True, **kw)
+    assert fits == []                                                    # nothing trained
+    assert [h.to_dict() for h in again.histories] == [h.to_dict() for h in first.histories]
+    assert [e.accuracy for e in again.tests] == [e.accuracy for e in first.tests]   # re-tested, same weights
+    assert torch.equal(again.tests[1].probabilities, first.tests[1].probabilities)
+    assert again.seconds == pytest.approx(first.seconds, abs=0.01)
+    for a, b in zip(again.models, first.models):
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+    changed = {"lr": 1e-3, "augment": [augment.HorizontalFlip(0.5)], "seeds": (0,)}
+    for key, value in changed.items():
+        experiment.run("r", lenet, train, val, **{**kw, key: value}, reuse=True)
+        assert len(fits) == (1 if key == "seeds" else 2), key                 # each change trains again
+        fits.clear()
+    experiment.run("r", lenet, train.subset(range(len(train) - 10)), val, **kw, reuse=True)
+    assert len(fits) == 2                                                # other training data: trained again
+
+
+def test_reuse_never_trusts_a_run_that_did_not_finish_or_a_model_it_cannot_rebuild(cifar_splits, tmp_path, monkeypatch):
+    import functools
+    from helpers import models
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, _ = cifar_splits
+    lenet = functools.partial(models.build, "lenet")
+    experiment.run("k", lenet, train, val, epochs=1, profile="smoke")
+    assert results.load("k", "smoke")["fingerprint"]
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+    real_fit = experiment.fit
+    monkeypatch.setattr(experiment, "fit", killed)
+    with pytest.raises(KeyboardInterrupt):                                # stopped half-way, no reuse asked
+        experiment.run("k", lenet, train, val, epochs=1, profile="smoke")
+    assert results.load("k", "smoke") is None        # its checkpoints may be half-new: the old record goes
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run("k", lenet, train, val, epochs=1, profile="smoke", reuse=True)
+    monkeypatch.setattr(experiment, "fit", real_fit)
+    experiment.run("anon", tiny, train, val, epochs=1, profile="smoke")
+    assert results.load("anon", "smoke")["fingerprint"] is None
+    monkeypatch.setattr(experiment, "fit", killed)
+    with pytest.raises(KeyboardInterrupt):                                # a closure is always trained
+        experiment.run("anon", tiny, train, val, epochs=1, profile="smoke", reuse=True)
