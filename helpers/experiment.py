@@ -56,21 +56,29 @@ def load(name: str, profile: str | None = None, device="auto", seed: int | None 
     Returns ``(model, record)``, or ``None`` when there is no record, no rebuildable model spec or
     no checkpoint yet (then train it: the load-or-train pattern).
     """
-    from . import models
-    from .train import load_checkpoint
-
     profile = profiles.profile_name(profile)
     record = results.load(name, profile)
     if record is None or not record.get("model"):
         return None
     seed = record["config"].get("seed0", 0) if seed is None else seed
-    ckpt = profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}" / "best.pt"
+    ckpt = _checkpoint_dir(name, profile, seed) / "best.pt"
     if not ckpt.is_file():
         return None
-    dev = resolve_device(device)
-    model = models.build(record["model"]["name"], **record["model"]["kwargs"]).to(dev)
+    return _rebuild(record["model"], ckpt, resolve_device(device)).eval(), record
+
+
+def _checkpoint_dir(name: str, profile: str, seed: int):
+    return profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}"
+
+
+def _rebuild(spec: dict, ckpt, dev) -> torch.nn.Module:
+    """The model ``spec`` describes, on ``dev``, with the weights saved in checkpoint ``ckpt``."""
+    from . import models
+    from .train import load_checkpoint
+
+    model = models.build(spec["name"], **spec["kwargs"]).to(dev)
     model.load_state_dict(load_checkpoint(ckpt, map_location=dev)["model"])
-    return model.eval(), record
+    return model
 
 
 @dataclass
@@ -156,7 +164,7 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
         out.parameters = count_parameters(model)
         train_b = Batches(train, batch_size, shuffle=True, augment=augment, device=dev, mean=mean,
                           std=std, seed=seed, size=size)
-        ckpt = profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}" if save else None
+        ckpt = _checkpoint_dir(name, profile, seed) if save else None
         out.histories.append(fit(model, train_b, val_b, seed=seed, checkpoint_dir=ckpt, **fit_kwargs))
         if test_b is not None:
             out.tests.append(evaluate(model, test_b))
@@ -175,21 +183,17 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
 def _finished(name, profile, key, spec, seeds, test_b, keep_models, dev) -> Outcome | None:
     """The Outcome of an earlier run with fingerprint ``key``, its best weights reloaded (and
     re-tested when ``test_b`` is given); ``None`` when there is no such complete run."""
-    from . import models
-    from .train import History, load_checkpoint
-
     record = results.load(name, profile)
     if record is None or record.get("fingerprint") != key:
         return None
-    ckpts = [profiles.run_dir(profile) / "checkpoints" / name / f"seed{seed}" / "best.pt" for seed in seeds]
+    ckpts = [_checkpoint_dir(name, profile, seed) / "best.pt" for seed in seeds]
     if not all(p.is_file() for p in ckpts):
         return None
     out = Outcome(name, [History.from_dict(h) for h in record["histories"]], parameters=record["parameters"],
                   seconds=record["seconds"], device=record["device"])
     if test_b is not None or keep_models:
         for path in ckpts:
-            model = models.build(spec["name"], **spec["kwargs"]).to(dev)
-            model.load_state_dict(load_checkpoint(path, map_location=dev)["model"])
+            model = _rebuild(spec, path, dev)
             if test_b is not None:
                 out.tests.append(evaluate(model, test_b))
             if keep_models:
