@@ -4,8 +4,11 @@
 Notebooks run by nbval start kernels that inherit this environment: the smoke profile, and every
 file a test run writes goes to a temporary folder, not into the repository. Without it, a notebook
 checked on its own would run its full profile (hours on a CPU) and write into runs/.
+That folder (checkpoints of every smoke notebook: about 2 GB) is deleted when the test run ends;
+set COURSE_KEEP_TEST_FILES=1 to keep it for a look.
 """
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,3 +18,11 @@ os.environ["COURSE_RUN_DIR"] = str(_TMP / "run")
 os.environ["COURSE_STANDIN_DIR"] = str(_TMP / "standin")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["COURSE_PROGRESS"] = "off"
+
+
+def pytest_unconfigure(config):
+    """Delete the test run's temporary folder, unless COURSE_KEEP_TEST_FILES=1 asks to keep it."""
+    if os.environ.get("COURSE_KEEP_TEST_FILES") == "1":
+        print(f"\ntest files kept in {_TMP}")
+        return
+    shutil.rmtree(_TMP, ignore_errors=True)
