@@ -22,7 +22,7 @@ from . import profiles, results
 from .data import Batches, ImageSet, resolve_device
 from .evaluate import Evaluation, evaluate
 from .models import count_parameters
-from .train import History, fit, seed_everything
+from .train import History, fit, load_checkpoint, save_atomic, seed_everything
 
 __all__ = ["Outcome", "run", "load", "model_spec", "fingerprint"]
 
@@ -74,7 +74,6 @@ def _checkpoint_dir(name: str, profile: str, seed: int):
 def _rebuild(spec: dict, ckpt, dev) -> torch.nn.Module:
     """The model ``spec`` describes, on ``dev``, with the weights saved in checkpoint ``ckpt``."""
     from . import models
-    from .train import load_checkpoint
 
     model = models.build(spec["name"], **spec["kwargs"]).to(dev)
     model.load_state_dict(load_checkpoint(ckpt, map_location=dev)["model"])
@@ -132,9 +131,13 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     With ``reuse``, a run that already finished with the same model, data and settings (its
     record's ``fingerprint`` matches and its checkpoints exist) is not trained again: its
     record and best weights are loaded instead, so a notebook that was stopped half-way picks
-    up where it was. Only a ``functools.partial(models.build, ...)`` model can be reused (any
-    other ``build`` might hide weights that changed). Code changes are not in the fingerprint:
-    after changing ``helpers``, train again (``reuse=False``).
+    up where it was. A seed whose training was interrupted (same fingerprint, in its checkpoint
+    folder's ``run.json``) continues from its last finished epoch (``fit(resume=True)``) and ends
+    with the numbers of an uninterrupted run. Once the run is recorded, only the best weights are
+    kept (``last.pt``, with the optimizer state, is deleted). Only a
+    ``functools.partial(models.build, ...)`` model can be reused (any other ``build`` might hide
+    weights that changed). Code changes are not in the fingerprint: after changing ``helpers``,
+    train again (``reuse=False``).
     """
     profile = profiles.profile_name(profile)
     dev = resolve_device(device)
@@ -157,7 +160,7 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     if save:   # this run overwrites the checkpoints: an older record would no longer describe them
         (results.results_dir(profile) / f"{name}.json").unlink(missing_ok=True)
     out = Outcome(name, [], device=str(dev))
-    t0 = time.perf_counter()
+    t0, earlier = time.perf_counter(), 0.0
     for seed in seeds:
         seed_everything(seed)
         model = build()
@@ -165,19 +168,48 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
         train_b = Batches(train, batch_size, shuffle=True, augment=augment, device=dev, mean=mean,
                           std=std, seed=seed, size=size)
         ckpt = _checkpoint_dir(name, profile, seed) if save else None
-        out.histories.append(fit(model, train_b, val_b, seed=seed, checkpoint_dir=ckpt, **fit_kwargs))
+        resume = ckpt is not None and reuse and key is not None and _interrupted(ckpt, key)
+        if resume:
+            done = load_checkpoint(ckpt / "last.pt")["history"]["seconds"]
+            earlier += sum(done)     # the interrupted part's training time counts in the record
+            print(f"{name}: seed {seed} continues its interrupted training after epoch {len(done)} "
+                  "(same model, data and settings)")
+        elif ckpt is not None:
+            _start(ckpt, key)
+        out.histories.append(fit(model, train_b, val_b, seed=seed, checkpoint_dir=ckpt, resume=resume,
+                                 **fit_kwargs))
         if test_b is not None:
             out.tests.append(evaluate(model, test_b))
         if keep_models:
             out.models.append(model)
-    out.seconds = time.perf_counter() - t0
+    out.seconds = time.perf_counter() - t0 + earlier
     if save:
         settings = {k: v for k, v in fit_kwargs.items() if isinstance(v, (int, float, str, bool))}
         results.save(name, {**out.summary(), "model": spec, "fingerprint": key, "mean": mean, "std": std,
                             "config": {"batch_size": batch_size, "seed0": seeds[0], "size": size, **(config or {}),
                                        **settings}},
                      profile)
+        for seed in seeds:      # recorded: the best weights are all that reuse and load need
+            (_checkpoint_dir(name, profile, seed) / "last.pt").unlink(missing_ok=True)
     return out
+
+
+def _start(ckpt, key: str | None) -> None:
+    """Clear checkpoint folder ``ckpt`` for a fresh training and note its fingerprint ``key``
+    there (``run.json``), so that an interrupted training can tell it may continue."""
+    for stale in ("last.pt", "best.pt", "run.json"):
+        (ckpt / stale).unlink(missing_ok=True)
+    if key is not None:
+        save_atomic(json.dumps({"fingerprint": key}).encode(), ckpt / "run.json")
+
+
+def _interrupted(ckpt, key: str) -> bool:
+    """Whether ``ckpt`` holds a training with fingerprint ``key`` that can continue (its ``last.pt``)."""
+    try:
+        started = json.loads((ckpt / "run.json").read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return started == key and (ckpt / "last.pt").is_file()
 
 
 def _finished(name, profile, key, spec, seeds, test_b, keep_models, dev) -> Outcome | None:

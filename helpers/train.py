@@ -282,6 +282,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         sched.load_state_dict(state["scheduler"])
         history = History.from_dict(state["history"])
         start, bad = state["epoch"] + 1, state["bad_epochs"]
+        if history.stopped_early:       # it had finished: early stopping ended it
+            start = epochs
         _set_rng_state({k: v for k, v in state["rng"].items()})
     else:
         seed_everything(seed)

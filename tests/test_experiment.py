@@ -107,3 +107,80 @@ def test_reuse_never_trusts_a_run_that_did_not_finish_or_a_model_it_cannot_rebui
     monkeypatch.setattr(experiment, "fit", killed)
     with pytest.raises(KeyboardInterrupt):                                # a closure is always trained
         experiment.run("anon", tiny, train, val, epochs=1, profile="smoke", reuse=True)
+
+
+def test_an_interrupted_run_continues_from_its_last_epoch_and_ends_as_if_never_stopped(
+        cifar_splits, tmp_path, monkeypatch):
+    import functools
+    from helpers import models
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, test = cifar_splits
+    lenet = functools.partial(models.build, "lenet")
+    kw = dict(seeds=(0, 1), epochs=3, lr=3e-3, batch_size=32, augment=augment.standard(), profile="smoke")
+    whole = experiment.run("whole", lenet, train, val, test, keep_models=True, **kw)
+    ckpts = tmp_path / "checkpoints" / "whole"
+    assert sorted(p.name for p in (ckpts / "seed1").iterdir()) == ["best.pt", "run.json"]   # last.pt deleted
+
+    real_fit, seen = experiment.fit, []
+
+    def killed_in_seed1_epoch2(*a, **k):     # seed 0 finishes; seed 1 is killed after its 2nd epoch
+        def on_epoch_end(epoch, history):
+            seen.append(list(history.seconds))
+            if k["seed"] == 1 and epoch == 1:
+                raise KeyboardInterrupt
+        return real_fit(*a, **k, on_epoch_end=on_epoch_end)
+    monkeypatch.setattr(experiment, "fit", killed_in_seed1_epoch2)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run("cut", lenet, train, val, test, keep_models=True, reuse=True, **kw)
+    monkeypatch.setattr(experiment, "fit", real_fit)
+    assert results.load("cut", "smoke") is None
+    cut = experiment.run("cut", lenet, train, val, test, keep_models=True, reuse=True, **kw)
+
+    assert cut.histories[0].seconds == seen[2]             # seed 0 and seed 1's first two epochs were
+    assert cut.histories[1].seconds[:2] == seen[4]         # not trained again: their timings are the old ones
+    for a, b in zip(cut.histories, whole.histories):       # and the numbers are an uninterrupted run's
+        assert (a.train_loss, a.val_acc) == (b.train_loss, b.val_acc)
+    for a, b in zip(cut.models, whole.models):
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert [e.accuracy for e in cut.tests] == [e.accuracy for e in whole.tests]
+    assert results.load("cut", "smoke")["seconds"] >= sum(seen[2]) + sum(seen[4])
+    assert not list((tmp_path / "checkpoints" / "cut").glob("seed*/last.pt"))
+
+
+def test_an_interrupted_run_with_other_settings_or_without_reuse_starts_afresh(cifar_splits, tmp_path, monkeypatch):
+    import functools
+    from helpers import models
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, _ = cifar_splits
+    lenet = functools.partial(models.build, "lenet")
+    kw = dict(epochs=2, lr=3e-3, batch_size=32, profile="smoke")
+    real_fit, seen = experiment.fit, []
+
+    def killed_after_epoch1(*a, **k):
+        def on_epoch_end(epoch, history):
+            seen.append(list(history.seconds))
+            raise KeyboardInterrupt
+        return real_fit(*a, **k, on_epoch_end=on_epoch_end)
+    for other in (dict(lr=1e-3, reuse=True), dict(lr=3e-3, reuse=False)):
+        seen.clear()
+        monkeypatch.setattr(experiment, "fit", killed_after_epoch1)
+        with pytest.raises(KeyboardInterrupt):
+            experiment.run("x", lenet, train, val, **kw)
+        monkeypatch.setattr(experiment, "fit", real_fit)
+        out = experiment.run("x", lenet, train, val, **{**kw, **other})
+        assert len(out.histories[0].epoch) == 2
+        assert out.histories[0].seconds[0] != seen[0][0], other        # epoch 1 was trained again
+        fresh = experiment.run("fresh", lenet, train, val, **{**kw, **other})
+        assert out.histories[0].val_acc == fresh.histories[0].val_acc
+
+
+def test_resuming_a_run_that_stopped_early_trains_no_more(cifar_splits, tmp_path):
+    from helpers.data import Batches
+    from helpers.train import fit
+    train, val, _ = cifar_splits
+    tb, vb = Batches(train, 32, shuffle=True), Batches(val, 64)
+    kw = dict(epochs=6, lr=1e-12, patience=1, min_epochs=2, checkpoint_dir=tmp_path, progress=False)
+    first = fit(tiny(), tb, vb, **kw)       # lr ~0: validation never improves, so it stops after 2 epochs
+    assert first.stopped_early and len(first.epoch) == 2
+    again = fit(tiny(), tb, vb, resume=True, **kw)
+    assert again.epoch == first.epoch and again.seconds == first.seconds
