@@ -87,3 +87,18 @@ def test_papermill_sees_every_parameter():
         assigned = {t.id for node in ast.parse("".join(cell["source"])).body if isinstance(node, ast.Assign)
                     for t in node.targets if isinstance(t, ast.Name)}
         assert set(pm.inspect_notebook(str(path))) == assigned, path.name
+
+
+def test_store_keeps_the_outputs_and_only_the_final_state_of_a_progress_bar(tmp_path, capsys):
+    bar = ("import sys, time\nprint('before', flush=True)\n"
+           "for i in range(1, 4):\n"
+           "    sys.stderr.write(f'\\rtraining {i}/3'); sys.stderr.flush(); time.sleep(0.3)\n"
+           "sys.stderr.write('\\n'); sys.stderr.flush(); print('after')")
+    nb = notebook(tmp_path / "01_bar.ipynb", bar)
+    executed = tmp_path / "out" / "01_bar.ipynb"
+    assert run.main([str(nb), "--profile", "smoke", "--output-dir", str(tmp_path / "out"), "--store"]) == 0
+    chunks = [o for o in nbformat.read(executed, 4).cells[-1].outputs if o.get("name") == "stderr"]
+    assert len(chunks) > 1                       # the kernel sent the bar in pieces...
+    outputs = nbformat.read(nb, 4).cells[-1].outputs
+    assert [(o.name, o.text) for o in outputs] == [          # ...the stored notebook keeps what a reader sees
+        ("stdout", "before\n"), ("stderr", "training 3/3\n"), ("stdout", "after\n")]
