@@ -68,8 +68,6 @@ def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_
 
     ``runs`` maps a label to a list of ``History`` objects (one per seed) or an ``Outcome``.
     """
-
-
     labels = {"train_loss": "training loss", "val_loss": "validation loss",
               "train_acc": "training accuracy", "val_acc": "validation accuracy"}
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
