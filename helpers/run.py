@@ -81,34 +81,17 @@ def store(executed: Path, source: Path) -> None:
     their final state only, as JupyterLab shows them.
     """
     import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     nb = nbformat.read(executed, as_version=4)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     for c in nb.cells:
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
-        if c.cell_type == "code":
-            c.outputs = _final_streams(c.outputs)
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     tmp = source.with_name(f".{source.name}.tmp")
     nbformat.write(nb, tmp)
     tmp.replace(source)
-
-
-def _final_streams(outputs: list) -> list:
-    """``outputs`` with consecutive stream chunks of one stream joined, and each line that was
-    overwritten by carriage returns reduced to what was written last."""
-    merged = []
-    for o in outputs:
-        if o.output_type == "stream" and merged and merged[-1].output_type == "stream" \
-                and merged[-1].name == o.name:
-            merged[-1].text += o.text
-        else:
-            merged.append(o)
-    for o in merged:
-        if o.output_type == "stream" and "\r" in o.text:
-            lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in o.text.split("\n")]
-            o.text = "\n".join(lines)
-    return merged
 
 
 def summary(outcomes: list[Outcome], total: float) -> str:
