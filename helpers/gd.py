@@ -336,6 +336,31 @@ class _Recorder:
         self.path.append(np.array(x, np.float64))
         self.values.append(fx)
 
+    def gradient(self, g, tol: float, max_steps: int) -> str | None:
+        """Notes the gradient ``g`` at the current point; the reason to stop here, or ``None``."""
+        self.norms.append(math.hypot(g[0], g[1]))
+        if not math.isfinite(self.norms[-1]):  # an inf or NaN in g
+            return "diverged"
+        if self.norms[-1] <= tol:
+            return "converged"
+        if len(self.path) - 1 >= max_steps:
+            return "max_steps"
+        return None
+
+    def move(self, x, f, max_norm: float) -> str | None:
+        """Notes the step to ``x`` and its value under ``f``; the reason to stop there, or ``None``."""
+        if not math.hypot(x[0], x[1]) <= max_norm:  # also true for inf and NaN
+            self.point(x)
+            return "diverged"
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                fx = float(f(x))
+        except OutsideGridError:
+            self.point(x)
+            return "left_grid"
+        self.point(x, fx)
+        return None if np.isfinite(fx) else "diverged"
+
     def result(self, reason: str) -> Descent:
         norms = self.norms + [np.nan] * (len(self.path) - len(self.norms))
         return Descent(np.array(self.path), np.array(self.values, np.float64),
@@ -407,27 +432,15 @@ def descend(f, x0, lr: float, beta: float = 0.0, nesterov: bool = False, tol: fl
                 g = gradient(x)
             except OutsideGridError:
                 return rec.result("left_grid")
-            rec.norms.append(math.hypot(g[0], g[1]))
-            if not math.isfinite(rec.norms[-1]):  # an inf or NaN in g
-                return rec.result("diverged")
-            if rec.norms[-1] <= tol:
-                return rec.result("converged")
-            if len(rec.path) - 1 >= max_steps:
-                return rec.result("max_steps")
+            stop = rec.gradient(g, tol, max_steps)
+            if stop:
+                return rec.result(stop)
             v = beta * v + g
             d = g + beta * v if nesterov else v
             x = x - lr * d
-            if not math.hypot(x[0], x[1]) <= max_norm:  # also true for inf and NaN
-                rec.point(x)
-                return rec.result("diverged")
-            try:
-                fx = float(f(x))
-            except OutsideGridError:
-                rec.point(x)
-                return rec.result("left_grid")
-            rec.point(x, fx)
-            if not np.isfinite(fx):
-                return rec.result("diverged")
+            stop = rec.move(x, f, max_norm)
+            if stop:
+                return rec.result(stop)
 
 
 def descend_torch(f, x0, lr: float, optimizer: str = "sgd", beta: float = 0.0,
@@ -472,25 +485,10 @@ def descend_torch(f, x0, lr: float, optimizer: str = "sgd", beta: float = 0.0,
                 p.grad = torch.from_numpy(gradient(x))
         except OutsideGridError:
             return rec.result("left_grid")
-        g = p.grad.numpy()
-        rec.norms.append(math.hypot(g[0], g[1]))
-        if not math.isfinite(rec.norms[-1]):
-            return rec.result("diverged")
-        if rec.norms[-1] <= tol:
-            return rec.result("converged")
-        if len(rec.path) - 1 >= max_steps:
-            return rec.result("max_steps")
+        stop = rec.gradient(p.grad.numpy(), tol, max_steps)
+        if stop:
+            return rec.result(stop)
         opt.step()
-        x = p.detach().numpy().copy()
-        if not math.hypot(x[0], x[1]) <= max_norm:
-            rec.point(x)
-            return rec.result("diverged")
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                fx = float(f(x))
-        except OutsideGridError:
-            rec.point(x)
-            return rec.result("left_grid")
-        rec.point(x, fx)
-        if not np.isfinite(fx):
-            return rec.result("diverged")
+        stop = rec.move(p.detach().numpy().copy(), f, max_norm)
+        if stop:
+            return rec.result(stop)
