@@ -185,7 +185,8 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     out.seconds = time.perf_counter() - t0 + earlier
     if save:
         settings = {k: v for k, v in fit_kwargs.items() if isinstance(v, (int, float, str, bool))}
-        results.save(name, {**out.summary(), "model": spec, "fingerprint": key, "mean": mean, "std": std,
+        results.save(name, {**out.summary(), "model": spec, "architecture": type(model).__name__,
+                            "fingerprint": key, "mean": mean, "std": std,
                             "config": {"batch_size": batch_size, "seed0": seeds[0], "size": size, **(config or {}),
                                        **settings}},
                      profile)

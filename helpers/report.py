@@ -91,7 +91,7 @@ def _section_table(records: dict[str, dict], prefix: str) -> str:
     for name, r in records.items():
         if not name.startswith(prefix) or not ("best_val_acc" in r or "test_acc" in r):
             continue
-        model = (r.get("model") or {}).get("name", "")
+        model = (r.get("model") or {}).get("name") or r.get("architecture", "")   # a spec, else the class
         rows.append([name, model, f"{r.get('parameters', 0):,}", _pct(r.get("best_val_acc")),
                      _pct(r.get("test_acc")), f"{r.get('seconds', float('nan')):.1f}", r.get("device", "")])
     if not rows:

@@ -51,6 +51,8 @@ def test_load_or_train_rebuilds_the_model_with_its_best_weights(cifar_splits, tm
         assert torch.equal(v.cpu(), model.state_dict()[k])
     experiment.run("anonymous", tiny, train, val, profile="smoke", epochs=1)
     assert experiment.load("anonymous", "smoke") is None                 # no spec: cannot rebuild
+    assert results.load("anonymous", "smoke")["architecture"] == "Sequential"   # but it names its class
+    assert record["architecture"] == type(model).__name__
 
 
 def test_reuse_skips_a_finished_run_with_the_same_settings_only(cifar_splits, tmp_path, monkeypatch):

@@ -98,6 +98,8 @@ def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(t
     run = _full_run(tmp_path / "run", {
         "00_data.ipynb": f"{real} | {standin}", "01_gradient_descent.ipynb": "none", "09_transfer.ipynb": real},
         [("03_speedrun", {"test_acc": 0.9387, "parameters": 1_000, "seconds": 2.0, "device": "cpu"}),
+         ("03_cnn_best", {"test_acc": 0.9, "model": {"name": "cnn3", "kwargs": {}}, "architecture": "CNN3"}),
+         ("03_built_by_hand", {"test_acc": 0.8, "model": None, "architecture": "ConvNet"}),
          ("09_finetune_target", {"test_acc": 0.8358, "best_val_acc": 0.88, "config": {"target": "cifar10-fewshot"}}),
          ("09_backbones", {"rows": []}),
          ("08_test_table", {"rows": [{"model": "03_cnn_best", "test accuracy": 0.91234}, {"model": "x"}]})])
@@ -112,6 +114,7 @@ def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(t
     assert "A partial run:** notebooks 02, 04, 05, 06, 07 have not run" in top   # 00, 01 ran; 03, 08, 09 left records
     cnn = md.split("## CNN")[1].split("\n## ")[0]
     assert "| 03_speedrun |" in cnn and "93.87 %" in cnn          # a record with no validation set is listed
+    assert "| 03_cnn_best | cnn3 |" in cnn and "| 03_built_by_hand | ConvNet |" in cnn   # spec name, else class
     row = next(line for line in md.splitlines() if line.startswith("| Fine-tuned to STL-10"))
     assert "83.58 % (cifar10-fewshot)" in row                     # which target our number was measured on
     assert "09_backbones: no rows in this run" in md.split("## Transfer learning")[1]
