@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,14 +104,13 @@ def test_store_keeps_the_outputs_and_only_the_final_state_of_a_progress_bar(tmp_
         ("stdout", "before\n"), ("stderr", "training 3/3\n"), ("stdout", "after\n")]
 
 
-def test_evaluation_notebook_alone_trains_stand_ins_under_their_own_names(tmp_path):
+def test_evaluation_notebook_alone_trains_stand_ins_under_their_own_names(tmp_path, monkeypatch, capsys):
     """Notebook 08 opened before 02-05 trains stand-ins; they must not pose as those notebooks' records."""
     run_dir = tmp_path / "run"
-    env = {**os.environ, "COURSE_RUN_DIR": str(run_dir)}
-    res = subprocess.run([sys.executable, "-m", "helpers.run", "--profile", "smoke", "--output-dir",
-                          str(tmp_path / "out"), str(ROOT / "notebooks" / "08_evaluation.ipynb")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
+    monkeypatch.setenv("COURSE_RUN_DIR", str(run_dir))
+    code = run.main([str(ROOT / "notebooks" / "08_evaluation.ipynb"), "--profile", "smoke",
+                     "--output-dir", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr()
     names = {p.stem for p in (run_dir / "results").glob("*.json")}
     notebooks = ("02_mlp_best", "03_cnn_best", "04_resnet_best", "05_vit_best")
     assert {f"08_standin_{n}" for n in notebooks} <= names
