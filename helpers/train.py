@@ -276,7 +276,9 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last_path = ckpt_dir / "last.pt" if ckpt_dir else None
     if resume and last_path.is_file():
-        state = load_checkpoint(last_path, map_location=device)
+        # Loaded onto the CPU: the RNG states must stay CPU byte tensors (torch.set_rng_state takes
+        # nothing else); load_state_dict moves the weights and the optimizer state to the model's device.
+        state = load_checkpoint(last_path, map_location="cpu")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])

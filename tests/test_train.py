@@ -161,6 +161,35 @@ def test_resume_after_an_interrupt_matches_an_uninterrupted_run(cifar_splits, tm
     _assert_same_run(ref_model, ref, model, resumed)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_on_cuda_matches_an_uninterrupted_run(cifar_splits, tmp_path, monkeypatch):
+    """On a GPU the checkpoint holds CUDA RNG states and the weights live on the device: resuming
+    must restore both (loading last.pt straight onto the GPU broke torch.set_rng_state)."""
+    tr, va, _ = cifar_splits
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)   # bit-identical convolutions
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+
+    def gpu_loaders():
+        return (data.Batches(tr, 32, shuffle=True, augment=augment.standard(), seed=0, device="cuda"),
+                data.Batches(va, 60, device="cuda"))
+
+    kw = dict(epochs=3, lr=3e-3, progress=False, amp=False, checkpoint_dir=tmp_path / "a")
+    ref_model = small_cnn()
+    ref = train.fit(ref_model, *gpu_loaders(), **kw)
+
+    def interrupt(epoch, history):
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    kw["checkpoint_dir"] = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(small_cnn(), *gpu_loaders(), on_epoch_end=interrupt, **kw)
+    model = small_cnn()
+    resumed = train.fit(model, *gpu_loaders(), resume=True, **kw)
+    assert next(model.parameters()).device.type == "cuda"
+    _assert_same_run(ref_model, ref, model, resumed)
+
+
 CHILD = """
 import sys, time, torch
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
