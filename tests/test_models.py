@@ -226,6 +226,18 @@ def test_residual_block_adds_its_input():
     assert not torch.allclose(block(h), h)
 
 
+def test_zero_init_starts_every_block_as_the_identity():
+    torch.manual_seed(0)
+    for build in (rn, rr):
+        model = build(8, zero_init=True).train()      # train mode: batch statistics, as in training
+        x = torch.randn(4, 3, 32, 32)
+        h = model.stem(x)
+        for block in model.blocks:
+            assert torch.equal(block(h, x if model.reinject else None), h)
+        plain = build(8)
+        assert all(torch.equal(b.bn2.weight, torch.ones(16)) for b in plain.blocks)   # the default is unchanged
+
+
 def test_rn_number_of_blocks_and_activation():
     model = rn(4, activation="tanh")
     assert len(model.blocks) == 4

@@ -26,7 +26,9 @@ class ResidualBlock(nn.Module):
     Origin: the sources' RN/RR block (convs without bias, 16 -> 32 -> 16 channels).
     With ``extra_channels`` > 0 (RR) the first conv also reads the original
     image, concatenated to ``h`` along the channels; the sum still only adds
-    to the ``channels`` channels of ``h``.
+    to the ``channels`` channels of ``h``. With ``zero_init`` the last BatchNorm's
+    scale starts at 0, so the block starts as the identity (Goyal et al., 2017;
+    torchvision's ``zero_init_residual``): a deep stack then starts as shallow as one block.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class ResidualBlock(nn.Module):
         hidden: int = 32,
         activation: str = "relu",
         extra_channels: int = 0,
+        zero_init: bool = False,
     ):
         super().__init__()
         check_positive("ResidualBlock", channels=channels, hidden=hidden)
@@ -48,6 +51,8 @@ class ResidualBlock(nn.Module):
         self.act = make_activation(activation)
         self.conv2 = nn.Conv2d(hidden, channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
+        if zero_init:
+            nn.init.zeros_(self.bn2.weight)
 
     def forward(self, h: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
         if self.extra_channels:
@@ -67,6 +72,7 @@ class ResidualNet(nn.Module):
     Origin: the sources' RN-N (``reinject=False``) and RR-N (``reinject=True``).
     ``width`` is the residual stream's channels (16), ``hidden`` the blocks'
     inner channels (32), ``encoder`` the widths of the conv encoder's stages.
+    ``zero_init`` starts every block as the identity (see :class:`ResidualBlock`).
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class ResidualNet(nn.Module):
         encoder=(32, 64, 128),
         input_size: int = 32,
         in_channels: int = 3,
+        zero_init: bool = False,
     ):
         super().__init__()
         name = "RR" if reinject else "RN"
@@ -95,7 +102,7 @@ class ResidualNet(nn.Module):
         self.stem = nn.Conv2d(in_channels, width, kernel_size=1)
         extra = in_channels if reinject else 0
         self.blocks = nn.ModuleList(
-            [ResidualBlock(width, hidden, activation, extra) for _ in range(n_blocks)]
+            [ResidualBlock(width, hidden, activation, extra, zero_init) for _ in range(n_blocks)]
         )
         stages, c_in = [], width
         for c_out in encoder:
