@@ -196,8 +196,9 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         ["total wall time", f"{summary.get('total_seconds', float('nan')):.0f} s" if summary else "–"],
     ])]
     if notebooks:
-        parts += ["", _table(["notebook", "status", "wall time"],
-                             [[o["notebook"], o["status"], f"{o['seconds']:.1f} s"] for o in notebooks])]
+        parts += ["", _table(["notebook", "status", "wall time", "device"],
+                             [[o["notebook"], o["status"], f"{o['seconds']:.1f} s", html.escape(o.get("device") or "–")]
+                              for o in notebooks])]
     for title, prefix, about in SECTIONS:
         parts += ["", f"## {title}", "", about, ""]
         for fig in sorted(figures.glob(f"{prefix}*.png"))[:4]:

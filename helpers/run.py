@@ -3,6 +3,7 @@
     python -m helpers.run                                   # every notebook, full profile
     python -m helpers.run --profile smoke                   # seconds on a CPU, generated data
     python -m helpers.run --profile full --data-dir D notebooks/00_data.ipynb
+    python -m helpers.run --store-from OUT                  # store a run made elsewhere (scripts/reproduce.sh)
 
 Executed copies go to ``runs/<profile>/notebooks/`` (``--output-dir`` changes
 that). A failing notebook is named with its failing cell, the others still run,
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +33,7 @@ class Outcome:
     seconds: float
     data: str
     error: str = ""
+    device: str = ""     # where the notebook's "auto" device points: "cuda (NVIDIA H200)", "cpu (2 threads)"
 
 
 def _data_line(nb_path: Path) -> str:
@@ -46,6 +50,25 @@ def _data_line(nb_path: Path) -> str:
             found += [ln[len("DATA: "):] for ln in text.splitlines()
                       if ln.startswith("DATA: ") and ln[len("DATA: "):] not in found]
     return " | ".join(found) or "none"
+
+
+def device_label(device: str | None = None) -> str:
+    """The device a notebook run with ``device`` (None: its default, "auto") trains on, in words."""
+    import torch
+
+    from .data import resolve_device
+
+    dev = resolve_device(device or "auto")
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "cpu":
+        try:     # Linux names the processor here; platform.processor() is empty there
+            names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name")]
+        except OSError:
+            names = []
+        return f"cpu ({names[0] if names else platform.machine()}, {torch.get_num_threads()} threads)"
+    return dev.type
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | None = None) -> Outcome:
@@ -68,7 +91,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | Non
         status = "FAILED"
         error = f"{path.name} could not run: {type(e).__name__}: {e}"
     seconds = time.perf_counter() - t0
-    return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error)
+    return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error,
+                   device_label(parameters.get("device")))
 
 
 def store(executed: Path, source: Path) -> None:
@@ -120,6 +144,46 @@ def merge_summary(previous: dict | None, outcomes: list[Outcome]) -> dict:
     return {"notebooks": notebooks, "total_seconds": sum(o["seconds"] for o in notebooks)}
 
 
+def store_from(folder: Path, profile: str, notebooks_dir: Path = NOTEBOOKS) -> list[str]:
+    """Store a run made elsewhere, e.g. by ``scripts/reproduce.sh`` on a GPU machine, as if it had run here.
+
+    ``folder`` is that run's folder: ``results/`` (its records and ``run_summary.json``), ``figures/`` and
+    ``notebooks/`` (the executed copies). Each notebook the summary lists as ``ok`` is written over its
+    source in ``notebooks_dir``; its records and figures (those named after its number, ``03_...``) go into
+    this profile's run folder, and its summary entry replaces the old one. A notebook that failed or was cut
+    short there stores nothing. Returns the stored notebooks' names.
+    """
+    folder = Path(folder)
+    try:
+        summary = json.loads((folder / "results" / "run_summary.json").read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{folder} holds no readable results/run_summary.json ({type(e).__name__}): give the "
+                         "folder a run wrote (COURSE_RUN_DIR of helpers.run, or the OUT of scripts/reproduce.sh)")
+    run_dir = profiles.run_dir(profile)
+    stored = []
+    for entry in summary.get("notebooks", []):
+        executed = folder / "notebooks" / entry["notebook"]
+        if entry.get("status") != "ok" or not executed.is_file():
+            print(f"  skipped {entry['notebook']}: {entry.get('status', '?')}"
+                  + ("" if executed.is_file() else ", no executed copy"))
+            continue
+        store(executed, notebooks_dir / entry["notebook"])
+        prefix = entry["notebook"][:3]            # "03_": its records and figures
+        for sub, pattern in (("results", f"{prefix}*.json"), ("figures", f"{prefix}*.png")):
+            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+            for f in sorted((folder / sub).glob(pattern)):
+                shutil.copy2(f, run_dir / sub / f.name)
+        for ckpt in sorted((folder / "checkpoints").glob(f"{prefix}*")):
+            shutil.copytree(ckpt, run_dir / "checkpoints" / ckpt.name, dirs_exist_ok=True)
+        stored.append(entry)
+        print(f"  stored {entry['notebook']} ({entry['seconds']:.1f} s on {entry.get('device') or '?'})")
+    fields = set(Outcome.__dataclass_fields__)
+    merged = merge_summary(results.load("run_summary", profile),
+                           [Outcome(**{k: v for k, v in e.items() if k in fields}) for e in stored])
+    results.save("run_summary", {**merged, "run_profile": profile}, profile)
+    return [e["notebook"] for e in stored]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path,
@@ -134,7 +198,14 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
     ap.add_argument("--store", action="store_true",
                     help="write each successfully executed notebook back over its source (committed outputs)")
+    ap.add_argument("--store-from", type=Path, default=None, metavar="FOLDER",
+                    help="run nothing: store the notebooks, records and figures of a run made elsewhere "
+                         "(the OUT folder of scripts/reproduce.sh), then build the report with helpers.report")
     args = ap.parse_args(argv)
+    if args.store_from is not None:
+        stored = store_from(args.store_from, args.profile)
+        print(f"stored {len(stored)} notebook(s) from {args.store_from}; now: python -m helpers.report")
+        return 0
 
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in paths if not Path(p).is_file()]

@@ -32,7 +32,7 @@ def smoke_run(cifar_splits, tmp_path_factory):
             plots.save(fig, run / "figures" / f"{name}.png")
             plt.close(fig)
         results.save("run_summary", {"notebooks": [
-            {"notebook": "02_mlp.ipynb", "status": "ok", "seconds": 3.5,
+            {"notebook": "02_mlp.ipynb", "status": "ok", "seconds": 3.5, "device": "cuda (NVIDIA H200)",
              "data": "GENERATED stand-in data in runs/standin, not real results"}], "total_seconds": 3.5}, "smoke")
     finally:
         if old is None:
@@ -52,7 +52,7 @@ def test_report_builds_with_every_section_and_table(smoke_run, tmp_path):
     row = next(line for line in md.splitlines() if line.startswith("| MLP |"))
     assert "42.42 %" in row and "points" in row                        # source's number, ours, the difference
     assert md.count("| record | model |") == 2                          # tables for the two notebooks with records
-    assert "02_mlp.ipynb | ok | 3.5 s" in md
+    assert "02_mlp.ipynb | ok | 3.5 s | cuda (NVIDIA H200) |" in md      # each notebook's device
     page = html_path.read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page
     assert not re.search(r'src="(?!data:)', page)                        # nothing refers to files outside

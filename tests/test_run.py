@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,63 @@ def test_a_run_in_parts_keeps_one_summary(tmp_path, monkeypatch, capsys):
                                                                           ("02_b.ipynb", "second")]
     assert abs(summary["total_seconds"] - sum(o["seconds"] for o in summary["notebooks"])) < 1e-6
     assert "keeps 1 notebook(s) run earlier" in capsys.readouterr().out
+
+
+def test_store_from_takes_a_run_made_elsewhere_and_only_what_finished(tmp_path, monkeypatch, capsys):
+    """A run made on another machine (scripts/reproduce.sh) is stored here: the notebooks that ran to the
+    end, with their records and figures; a failed one leaves its source as it was."""
+    src = tmp_path / "src"
+    src.mkdir()
+    save = ("from helpers import results, profiles\n"
+            "results.save('{n}_model', {{'test_acc': 0.5}}, profile)\n"
+            "(profiles.run_dir(profile) / 'figures').mkdir(exist_ok=True)\n"
+            "(profiles.run_dir(profile) / 'figures' / '{n}_curves.png').write_bytes(b'png')")
+    ok = notebook(src / "03_ok.ipynb", save.format(n="03"), "print('trained')")
+    bad = notebook(src / "04_bad.ipynb", save.format(n="04"), "raise ValueError('cut short')")
+    before = bad.read_text()
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("COURSE_RUN_DIR", str(elsewhere))
+    assert run.main([str(ok), str(bad), "--profile", "smoke", "--output-dir", str(elsewhere / "notebooks")]) == 1
+    here = tmp_path / "here"
+    monkeypatch.setenv("COURSE_RUN_DIR", str(here))
+    assert run.store_from(elsewhere, "smoke", notebooks_dir=src) == ["03_ok.ipynb"]
+    stored = json.loads(ok.read_text())
+    assert "trained" in "".join("".join(o.get("text", "")) for c in stored["cells"] for o in c.get("outputs", []))
+    assert bad.read_text() == before
+    assert sorted(p.name for p in (here / "results").glob("*.json")) == ["03_model.json", "run_summary.json"]
+    assert [p.name for p in (here / "figures").glob("*.png")] == ["03_curves.png"]
+    summary = json.loads((here / "results" / "run_summary.json").read_text())
+    assert [o["notebook"] for o in summary["notebooks"]] == ["03_ok.ipynb"]
+    assert summary["notebooks"][0]["device"].startswith(("cpu", "cuda", "mps"))
+    assert "skipped 04_bad.ipynb: FAILED" in capsys.readouterr().out
+
+
+def test_reproduce_script_packs_a_run_that_store_from_takes(tmp_path, monkeypatch):
+    """scripts/reproduce.sh DATA OUT NOTEBOOK: the run lands in OUT and OUT.tgz; --store-from stores it."""
+    (tmp_path / "data" / "cifar-10-batches-py").mkdir(parents=True)
+    src = tmp_path / "src"
+    src.mkdir()
+    nb = notebook(src / "05_x.ipynb", "print('profile', profile)")
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce.sh"), str(tmp_path / "data"), str(out), str(nb)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (out / "notebooks" / "05_x.ipynb").is_file() and (tmp_path / "out.tgz").stat().st_size > 0
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / "here"))
+    assert run.store_from(out, "full", notebooks_dir=src) == ["05_x.ipynb"]
+    assert "profile full" in nb.read_text()
+    refused = subprocess.run(["bash", str(ROOT / "scripts" / "reproduce.sh"), str(tmp_path / "nodata"), str(out)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "has no cifar-10-batches-py/" in refused.stderr
+
+
+def test_store_from_names_a_folder_that_holds_no_run(tmp_path):
+    try:
+        run.store_from(tmp_path, "smoke", notebooks_dir=tmp_path)
+    except SystemExit as e:
+        assert "no readable results/run_summary.json" in str(e) and str(tmp_path) in str(e)
+    else:
+        raise AssertionError("an empty folder was taken for a run")
 
 
 def test_runner_rejects_missing_notebooks(tmp_path, capsys):
