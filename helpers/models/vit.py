@@ -52,14 +52,45 @@ class AttentionHead(nn.Module):
         return attention(self.query(x), self.key(x), self.value(x), self.dropout)
 
 
+class HeadView:
+    """Head ``index`` of a :class:`MultiHeadAttention`, used like an :class:`AttentionHead`.
+
+    ``view.query(x)`` (and ``key``, ``value``) project with that head's rows of the layer's
+    matrices; ``view(x)`` attends. It holds no parameters of its own.
+    """
+
+    def __init__(self, mha: "MultiHeadAttention", index: int):
+        self.mha, self.index = mha, index
+
+    def _project(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        layer, d = getattr(self.mha, name), self.mha.head_dim
+        rows = slice(self.index * d, (self.index + 1) * d)
+        return F.linear(x, layer.weight[rows], layer.bias[rows])
+
+    def query(self, x):
+        return self._project("query", x)
+
+    def key(self, x):
+        return self._project("key", x)
+
+    def value(self, x):
+        return self._project("value", x)
+
+    def __call__(self, x: torch.Tensor):
+        return attention(self.query(x), self.key(x), self.value(x), self.mha.dropout)
+
+
 class MultiHeadAttention(nn.Module):
-    """``num_heads`` AttentionHeads side by side, concatenated, then projected to embed_dim.
+    """``num_heads`` attention heads side by side, concatenated, then projected to embed_dim.
 
     [B, tokens, embed_dim] -> ([B, tokens, embed_dim], weights [B, heads, tokens, tokens]).
 
-    The parameters live in the heads (``self.heads[i].query`` ...). ``forward``
-    stacks the heads' weights so that all heads are computed in one batched
-    matmul; ``forward_loop`` computes the same thing one head at a time.
+    Each head is an :class:`AttentionHead`'s computation with its own query, key and value
+    projections. Their weights are stored stacked, one matrix per projection (rows
+    ``i * head_dim`` to ``(i + 1) * head_dim`` are head ``i``'s), so that ``forward`` computes all
+    heads in one batched matmul and a training step launches a few large operations instead of
+    many tiny ones per head. ``self.heads[i]`` is head ``i`` (a :class:`HeadView`), and
+    ``forward_loop`` computes the same thing one head at a time, as the diagram reads.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, head_dim: int, dropout: float = 0.0):
@@ -68,18 +99,17 @@ class MultiHeadAttention(nn.Module):
                        num_heads=num_heads, head_dim=head_dim)
         check_dropout("MultiHeadAttention", dropout)
         self.num_heads, self.head_dim = num_heads, head_dim
-        self.heads = nn.ModuleList(
-            [AttentionHead(embed_dim, head_dim, dropout) for _ in range(num_heads)]
-        )
+        # nn.Linear's initialisation depends on embed_dim only: the same as one Linear per head
+        self.query = nn.Linear(embed_dim, num_heads * head_dim)
+        self.key = nn.Linear(embed_dim, num_heads * head_dim)
+        self.value = nn.Linear(embed_dim, num_heads * head_dim)
+        self.heads = [HeadView(self, i) for i in range(num_heads)]   # views, no parameters
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(num_heads * head_dim, embed_dim)
 
     def _all_heads(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """Every head's ``name`` ("query", "key", "value") projection: [B, heads, T, head_dim]."""
-        layers = [getattr(head, name) for head in self.heads]
-        weight = torch.cat([layer.weight for layer in layers])  # [heads * head_dim, embed_dim]
-        bias = torch.cat([layer.bias for layer in layers])
-        y = F.linear(x, weight, bias)  # [B, T, heads * head_dim]
+        y = getattr(self, name)(x)  # [B, T, heads * head_dim]
         return y.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
     def forward(self, x: torch.Tensor):
