@@ -22,7 +22,7 @@ from . import profiles, results
 from .data import Batches, ImageSet, resolve_device
 from .evaluate import Evaluation, evaluate
 from .models import count_parameters
-from .train import History, fit, load_checkpoint, save_atomic, seed_everything
+from .train import History, check_settings, fit, load_checkpoint, save_atomic, seed_everything
 
 __all__ = ["Outcome", "run", "load", "model_spec", "fingerprint"]
 
@@ -140,6 +140,12 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     train again (``reuse=False``).
     """
     profile = profiles.profile_name(profile)
+    check_settings(**fit_kwargs)     # before anything below replaces an earlier run's record or weights
+    reserved = sorted({"seed", "checkpoint_dir", "resume"} & set(fit_kwargs))
+    if reserved:
+        raise TypeError(f"run sets {reserved} itself (seeds=..., save=..., reuse=...): leave them out")
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed, e.g. seeds=(0,)")
     dev = resolve_device(device)
     if (mean is None) != (std is None):
         raise ValueError("give both mean and std (a pretrained backbone's normalisation), or neither")

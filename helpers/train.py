@@ -13,6 +13,7 @@ given a ``checkpoint_dir``, keeps two files there, each written atomically:
 from __future__ import annotations
 
 import json
+import inspect
 import math
 import os
 import random
@@ -233,6 +234,25 @@ def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0
     if train and first_bad.item() >= 0:
         raise _diverged(epoch, first_bad.item(), "nan or inf")
     return (total_loss / count).item(), correct.item() / count
+
+
+def check_settings(**settings) -> None:
+    """Refuse ``fit`` keywords that would fail once training starts: unknown names, ``epochs`` < 1, an
+    unknown optimizer or scheduler, a learning rate <= 0. ``experiment.run`` calls this before it
+    replaces an earlier run, so a typo costs nothing that was already trained."""
+    known = set(inspect.signature(fit).parameters) - {"model", "train", "val"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"unknown training setting(s) {unknown}; fit takes {', '.join(sorted(known))}")
+    epochs = settings.get("epochs", 10)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if settings.get("optimizer", "adamw") not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {settings['optimizer']!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if settings.get("scheduler", "none") not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {settings['scheduler']!r}; choose one of {', '.join(SCHEDULERS)}")
+    if not settings.get("lr", 1e-3) > 0:
+        raise ValueError(f"lr must be > 0, got {settings['lr']}")
 
 
 def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer: str = "adamw",

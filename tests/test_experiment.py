@@ -85,6 +85,28 @@ def test_reuse_skips_a_finished_run_with_the_same_settings_only(cifar_splits, tm
     assert len(fits) == 2                                                # other training data: trained again
 
 
+def test_a_bad_setting_is_refused_before_a_finished_run_is_touched(cifar_splits, tmp_path, monkeypatch):
+    """A typo in a rerun's settings must not cost the finished run: its record and weights stay."""
+    import functools
+    from helpers import models
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, _ = cifar_splits
+    lenet = functools.partial(models.build, "lenet")
+    kw = dict(epochs=1, lr=3e-3, batch_size=32, profile="smoke")
+    experiment.run("done", lenet, train, val, **kw)
+    record = tmp_path / "results" / "done.json"
+    weights = tmp_path / "checkpoints" / "done" / "seed0" / "best.pt"
+    saved = record.read_bytes(), weights.read_bytes()
+    bad = [({"epochs": -1}, ValueError, "epochs"), ({"optimizer": "nestrov"}, ValueError, "nestrov"),
+           ({"lr": -0.1}, ValueError, "lr"), ({"scheduler": "cosin"}, ValueError, "cosin"),
+           ({"warmup_epoch": 1}, TypeError, "warmup_epoch"), ({"seeds": ()}, ValueError, "seeds"),
+           ({"resume": True}, TypeError, "resume")]
+    for change, error, named in bad:
+        with pytest.raises(error, match=named):
+            experiment.run("done", lenet, train, val, **{**kw, **change}, reuse=True)
+        assert (record.read_bytes(), weights.read_bytes()) == saved, change
+
+
 def test_reuse_never_trusts_a_run_that_did_not_finish_or_a_model_it_cannot_rebuild(cifar_splits, tmp_path, monkeypatch):
     import functools
     from helpers import models
