@@ -71,9 +71,15 @@ def _ours(record: dict) -> str:
     return _pct(record.get("test_acc")) + (f" ({target})" if target and record.get("test_acc") is not None else "")
 
 
+def _escape(value) -> str:
+    """A table cell: record text is data, never markup (a ``<script>`` in a record must not run in the
+    report), and ``|`` would split the row. Line breaks are written ``<br>`` and kept."""
+    return html.escape(str(value)).replace("&lt;br&gt;", "<br>").replace("|", "\\|")
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -100,6 +106,7 @@ def _section_table(records: dict[str, dict], prefix: str) -> str:
 
 
 def _cell(value) -> str:
+    """A value of a saved row: a float to 4 significant digits, a missing one as a dash."""
     return "–" if value is None or value != value else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -191,13 +198,13 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         ["built", _dt.datetime.now().isoformat(timespec="seconds")],
         ["profile", profile],
         ["device(s)", ", ".join(devices) or "–"],
-        ["data", "<br>".join(f"{html.escape(_short(d))} (notebooks {', '.join(nbs)})"
+        ["data", "<br>".join(f"{_short(d)} (notebooks {', '.join(nbs)})"
                              for d, nbs in used_by.items()) or "–"],
         ["total wall time", f"{summary.get('total_seconds', float('nan')):.0f} s" if summary else "–"],
     ])]
     if notebooks:
         parts += ["", _table(["notebook", "status", "wall time", "device"],
-                             [[o["notebook"], o["status"], f"{o['seconds']:.1f} s", html.escape(o.get("device") or "–")]
+                             [[o["notebook"], o["status"], f"{o['seconds']:.1f} s", o.get("device") or "–"]
                               for o in notebooks])]
     for title, prefix, about in SECTIONS:
         parts += ["", f"## {title}", "", about, ""]

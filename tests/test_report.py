@@ -58,6 +58,21 @@ def test_report_builds_with_every_section_and_table(smoke_run, tmp_path):
     assert not re.search(r'src="(?!data:)', page)                        # nothing refers to files outside
 
 
+def test_report_shows_record_text_as_text_never_as_markup(smoke_run, tmp_path):
+    """A record is data: a <script> in it (a model name, a row of a saved table) must not run in the page."""
+    evil = "<script>alert(1)</script>"
+    (smoke_run / "results" / "08_test_table.json").write_text(json.dumps(
+        {"name": "08_test_table", "rows": [{"model": evil, "weights": "a | b", "test accuracy": 0.5}]}))
+    summary = json.loads((smoke_run / "results" / "run_summary.json").read_text())
+    summary["notebooks"][0]["device"] = evil
+    (smoke_run / "results" / "run_summary.json").write_text(json.dumps(summary))
+    md_path, html_path = report.build(smoke_run, tmp_path / "report", "smoke")
+    page = html_path.read_text()
+    assert "<script>" not in page and page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
+    row = next(line for line in md_path.read_text().splitlines() if "alert(1)" in line and "a \\| b" in line)
+    assert row.count(" | ") == 2                                     # three cells: the "|" stayed inside one
+
+
 def test_report_refuses_missing_figures_and_missing_runs(smoke_run, tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         report.to_html("![x](nowhere.png)", tmp_path)
