@@ -7,9 +7,11 @@ Everything runs offline: torchvision entries are built with random weights, and 
 from __future__ import annotations
 
 import copy
+import os
 import urllib.error
 
 import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -226,6 +228,28 @@ def test_a_damaged_cached_file_is_reported_too(offline):
     (folder / "squeezenet1_0-b66bff10.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(P.WeightsUnavailable, match="weights unavailable offline: squeezenet1_0"):
         P.load("squeezenet1_0", 10, pretrained=True)
+
+
+class _RunsCode:
+    """Unpickling this calls a function: what a hostile file in the hub cache would do."""
+
+    def __reduce__(self):
+        return (os.makedirs, (os.environ["HOSTILE_MARKER"],))
+
+
+def test_a_hostile_cached_file_is_refused_and_runs_nothing(offline, monkeypatch):
+    folder = offline / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    marker = offline / "code_ran"
+    monkeypatch.setenv("HOSTILE_MARKER", str(marker))
+    hostile = folder / "resnet18-f37072fd.pth"
+    torch.save({"fc.weight": _RunsCode()}, hostile)
+    with pytest.raises(P.WeightsUnavailable) as info:
+        P.load("resnet18", 10, pretrained=True)
+    assert not marker.exists()                                 # nothing in the file was executed
+    assert str(hostile) in str(info.value) and "delete it" in str(info.value)
+    assert P.weights_status("resnet18") == (False, "weights unavailable offline: resnet18")   # nor "available"
+    assert not marker.exists()
 
 
 # --------------------------------------------------------------------------- features and t-SNE

@@ -218,14 +218,20 @@ def _torchvision_state(entry: Backbone) -> dict:
     import torchvision
 
     weights = torchvision.models.get_model_weights(entry.name).DEFAULT
+    file = weights.url.rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / file
     try:
         with contextlib.redirect_stdout(io.StringIO()):     # torch.hub's "Downloading: ..." line
-            return weights.get_state_dict(progress=False, check_hash=True)
+            # weights_only: a file in the cache is not hash-checked, so it is unpickled as plain tensors
+            # only; anything else in it (code to run) is refused
+            return weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:   # URLError is an OSError
-        file = weights.url.rsplit("/", 1)[-1]
-        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        if cached.is_file():
+            raise WeightsUnavailable(entry.name, f"{cached} is not a plain weights file (damaged, or it holds "
+                                     f"more than tensors): delete it, then run this once with internet access "
+                                     f"or put a good copy of {file} (from {weights.url}) there", e) from None
         raise WeightsUnavailable(entry.name, f"run this once with internet access (torchvision downloads "
-                                 f"them), or put {file} (from {weights.url}) into {folder}", e) from None
+                                 f"them), or put {file} (from {weights.url}) into {cached.parent}", e) from None
 
 
 def _build(entry: Backbone, pretrained: bool) -> nn.Module:
