@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import profiles, results
+from .train import save_atomic
 
 NOTEBOOKS = profiles.REPO_ROOT / "notebooks"
 
@@ -71,7 +72,8 @@ def device_label(device: str | None = None) -> str:
     return dev.type
 
 
-def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | None = None) -> Outcome:
+def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | None = None,
+                 device: str = "") -> Outcome:
     """Execute one notebook with papermill; never raises for a failing notebook."""
     import papermill as pm
 
@@ -91,8 +93,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | Non
         status = "FAILED"
         error = f"{path.name} could not run: {type(e).__name__}: {e}"
     seconds = time.perf_counter() - t0
-    return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error,
-                   device_label(parameters.get("device")))
+    return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error, device)
 
 
 def store(executed: Path, source: Path) -> None:
@@ -172,7 +173,7 @@ def store_from(folder: Path, profile: str, notebooks_dir: Path = NOTEBOOKS) -> l
         for sub, pattern in (("results", f"{prefix}*.json"), ("figures", f"{prefix}*.png")):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
             for f in sorted((folder / sub).glob(pattern)):
-                shutil.copy2(f, run_dir / sub / f.name)
+                save_atomic(f.read_bytes(), run_dir / sub / f.name)
         for ckpt in sorted((folder / "checkpoints").glob(f"{prefix}*")):
             shutil.copytree(ckpt, run_dir / "checkpoints" / ckpt.name, dirs_exist_ok=True)
         stored.append(entry)
@@ -217,9 +218,10 @@ def main(argv=None) -> int:
     parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device}
     os.environ.setdefault("COURSE_PROGRESS", "text")   # progress bars whose stored output shows the end
     print(f"running {len(paths)} notebook(s), profile {args.profile}, outputs in {out_dir}", flush=True)
+    device = device_label(args.device)     # the notebooks' "auto" (or --device) resolves the same way
     outcomes, t0 = [], time.perf_counter()
     for p in paths:
-        o = run_notebook(Path(p).resolve(), out_dir, parameters, args.timeout)
+        o = run_notebook(Path(p).resolve(), out_dir, parameters, args.timeout, device)
         print(f"  {o.status:6s} {o.notebook} ({o.seconds:.1f} s)" + (f"\n    {o.error}" if o.error else ""),
               flush=True)
         outcomes.append(o)
