@@ -638,6 +638,27 @@ def channels_last_pays(device: torch.device) -> bool:
     return device.type in ("cuda", "cpu")
 
 
+def bf16_pays(device: torch.device, cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether bfloat16 mixed precision (``fit(amp=True)``) speeds up training on ``device``.
+
+    True on CUDA GPUs with bf16 support, and on x86 CPUs whose flags (``/proc/cpuinfo``) name
+    native bf16 arithmetic (``avx512_bf16`` or ``amx_bf16``): one training step of ResNet-9,
+    RN-4 and ResNet-18 (CIFAR stem) took 2.0x, 3.7x and 1.9x less time with it on a 2-core AMD
+    EPYC with ``avx512_bf16``. Elsewhere the CPU would emulate bf16, so False (as on MPS, where
+    it was not measured). The numbers differ slightly from float32's, so a run records it.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 class Batches:
     """Iterate over an ImageSet in batches, the whole set living on ``device`` as uint8.
 

@@ -268,3 +268,19 @@ def test_batches_drop_last_resize_and_device(cifar_splits):
     assert b.device.type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="batch_size"):
         data.Batches(train, 0)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse2 avx2 amx_tile amx_bf16 amx_int8", True),
+    ("fpu sse2 avx2 avx512f avx512_vnni", False),
+])
+def test_bf16_pays_on_the_cpu_follows_its_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\n")
+    assert data.bf16_pays(torch.device("cpu"), cpuinfo=str(cpuinfo)) is expected
+
+
+def test_bf16_pays_is_off_without_cpuinfo_and_on_other_devices(tmp_path):
+    assert data.bf16_pays(torch.device("cpu"), cpuinfo=str(tmp_path / "missing")) is False
+    assert data.bf16_pays(torch.device("meta")) is False

@@ -13,7 +13,7 @@ from torch import nn
 from helpers.models import MODELS, build, count_parameters
 from helpers.models.cnn import CNN3, CNN5GAP, CNNDropout, LeNet, LeNetImproved
 from helpers.models.mlp import MLP, mlp_deep, mlp_large, mlp_small, two_layer_net
-from helpers.models.resnet import ResidualBlock, resnet18, rn, rr
+from helpers.models.resnet import ResidualBlock, resnet9, resnet18, rn, rr
 from helpers.models.vit import AttentionHead, MultiHeadAttention, ViT
 
 
@@ -29,7 +29,7 @@ def linear_shapes(model: nn.Module) -> list[tuple[int, int]]:
 
 # Keywords each model needs for 32x32 and for 96x96 images (small ViT to stay fast).
 SMALL_VIT = dict(embed_dim=32, depth=2, num_heads=2, head_dim=16, mlp_dim=64)
-KWARGS_32 = {"rn": dict(n_blocks=2), "rr": dict(n_blocks=2), "vit": SMALL_VIT}
+KWARGS_32 = {"rn": dict(n_blocks=2), "rr": dict(n_blocks=2), "resnet9": dict(widths=(8, 16, 16, 32)), "vit": SMALL_VIT}
 KWARGS_96 = {
     "mlp_small": dict(in_features=3 * 96 * 96),
     "mlp_large": dict(in_features=3 * 96 * 96),
@@ -42,6 +42,7 @@ KWARGS_96 = {
     "cnn5_gap": {},
     "rn": dict(n_blocks=2, input_size=96),
     "rr": dict(n_blocks=2, input_size=96),
+    "resnet9": dict(widths=(8, 16, 16, 32)),
     "resnet18": {},
     "resnet18_cifar": {},
     "vit": dict(SMALL_VIT, image_size=96, patch_size=16),
@@ -367,6 +368,29 @@ def test_vit_wrong_input_size():
         model(torch.randn(1, 3, 96, 96))
 
 
+def test_resnet9_layout_and_parameters():
+    model = resnet9(10)                                    # Page's widths (64, 128, 256, 512)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 128, 128, 256, 512, 512, 512]
+    bns = sum(2 * c for c in (64, 128, 128, 128, 256, 512, 512, 512))
+    conv_weights = sum(c.weight.numel() for c in convs)
+    assert conv_weights == 9 * (3 * 64 + 64 * 128 + 2 * 128 * 128 + 128 * 256 + 256 * 512 + 2 * 512 * 512)
+    assert count_parameters(model) == conv_weights + bns + linear(512, 10)
+
+
+def test_resnet9_shortcuts_carry_the_input():
+    torch.manual_seed(0)
+    model = resnet9(10, widths=(8, 16, 16, 32)).eval()
+    shortcut = model.layer1[1]
+    h = torch.randn(2, 16, 16, 16)
+    with torch.no_grad():
+        for m in shortcut.branch.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.zero_()
+                m.bias.zero_()
+        assert torch.equal(shortcut(h), h)             # branch switched off: the block is the identity
+
+
 def test_unknown_model_name():
     with pytest.raises(ValueError, match=r"unknown model 'lenet5'.*lenet.*resnet18_cifar.*vit"):
         build("lenet5")
@@ -394,6 +418,8 @@ def test_bad_activation(make):
         (lambda: CNN3(num_classes=0), r"num_classes"),
         (lambda: rn(-1), r"n_blocks"),
         (lambda: resnet18(10, stem="tiny"), r"unknown stem 'tiny'.*imagenet, cifar"),
+        (lambda: resnet9(10, widths=(8, 16, 32)), r"resnet9: widths needs 4 values"),
+        (lambda: resnet9(10, widths=(8, 16, 0, 32)), r"widths\[2\]"),
     ],
 )
 def test_other_bad_configs(make, match):

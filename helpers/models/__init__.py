@@ -25,6 +25,7 @@ MODELS = {
     "cnn5_gap": cnn.CNN5GAP,
     "rn": resnet.rn,
     "rr": resnet.rr,
+    "resnet9": resnet.resnet9,
     "resnet18": resnet.resnet18,
     "resnet18_cifar": resnet.resnet18_cifar,
     "vit": vit.ViT,

@@ -1,4 +1,4 @@
-"""Residual networks: the course's RN-N and RR-N, and torchvision's ResNet-18.
+"""Residual networks: the course's RN-N and RR-N, ResNet-9, and torchvision's ResNet-18.
 
 RN-N: 1x1 conv stem (3 -> 16), N residual blocks, then a conv encoder
 (conv -> activation -> max-pool per stage) and one linear layer.
@@ -159,3 +159,61 @@ def resnet18(num_classes: int = 10, stem: str = "imagenet") -> nn.Module:
 def resnet18_cifar(num_classes: int = 10) -> nn.Module:
     """ResNet-18 with the CIFAR stem: ``resnet18(num_classes, stem="cifar")``."""
     return resnet18(num_classes, stem="cifar")
+
+
+def _conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    """conv3x3 -> BN -> ReLU (-> 2x2 max-pool)."""
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.MaxPool2d(2)) if pool else nn.Sequential(*layers)
+
+
+class _Residual(nn.Module):
+    """x + branch(x)."""
+
+    def __init__(self, branch: nn.Module):
+        super().__init__()
+        self.branch = branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
+
+
+class ResNet9(nn.Module):
+    """ResNet-9: a residual network sized for 32x32 images and short training.
+
+    Origin: David Page's "How to train your ResNet" (2018), the DAWNBench CIFAR-10 entry that
+    the later speed runs grew from. Eight conv3x3-BN-ReLU layers and one linear layer:
+
+        prep (w0) -> layer1: conv (w1) + max-pool, then a residual pair of convs
+                  -> layer2: conv (w2) + max-pool
+                  -> layer3: conv (w3) + max-pool, then a residual pair of convs
+                  -> global max-pool -> linear, logits scaled by 1/8
+
+    ``widths`` = (w0, w1, w2, w3); Page's are (64, 128, 256, 512). Narrower widths cost less:
+    the multiply-adds grow with the square of the width.
+    """
+
+    def __init__(self, num_classes: int = 10, widths=(64, 128, 256, 512), in_channels: int = 3):
+        super().__init__()
+        check_positive("resnet9", num_classes=num_classes, in_channels=in_channels)
+        widths = check_widths("resnet9", "widths", widths)
+        if len(widths) != 4:
+            raise ValueError(f"resnet9: widths needs 4 values (prep, layer1, layer2, layer3), got {widths}")
+        w0, w1, w2, w3 = widths
+        self.prep = _conv_bn(in_channels, w0)
+        self.layer1 = nn.Sequential(_conv_bn(w0, w1, pool=True), _Residual(nn.Sequential(_conv_bn(w1, w1), _conv_bn(w1, w1))))
+        self.layer2 = _conv_bn(w1, w2, pool=True)
+        self.layer3 = nn.Sequential(_conv_bn(w2, w3, pool=True), _Residual(nn.Sequential(_conv_bn(w3, w3), _conv_bn(w3, w3))))
+        self.fc = nn.Linear(w3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.prep(x)
+        x = self.layer1(x)          # conv + max-pool, then x + two more convs
+        x = self.layer2(x)          # conv + max-pool
+        x = self.layer3(x)          # conv + max-pool, then x + two more convs
+        return self.fc(torch.amax(x, dim=(2, 3))) * 0.125     # global max-pool; small logits at the start
+
+
+def resnet9(num_classes: int = 10, widths=(64, 128, 256, 512)) -> nn.Module:
+    """ResNet-9 (see ``ResNet9``) with ``num_classes`` outputs."""
+    return ResNet9(num_classes, widths)
