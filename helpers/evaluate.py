@@ -45,13 +45,16 @@ def predict(model: torch.nn.Module, batches) -> tuple[torch.Tensor, torch.Tensor
 
 
 def evaluate(model: torch.nn.Module, batches) -> Evaluation:
-    """Evaluate ``model`` on every sample of ``batches`` (a ``helpers.data.Batches``)."""
+    """Evaluate ``model`` on every sample of ``batches`` (a ``helpers.data.Batches``).
+
+    A sample with non-finite scores counts as wrong and sits in no cell of the confusion matrix."""
     probs, labels = predict(model, batches)
     k = probs.shape[1]
     loss = F.nll_loss(torch.log(probs.double().clamp_min(1e-12)), labels).item()
     acc = Accuracy(k)
     acc.update(probs, labels)
-    confusion = torch.bincount(labels * k + probs.argmax(1), minlength=k * k).view(k, k)
+    chosen = torch.isfinite(probs).all(1)          # a sample with NaN scores chose no class: no cell
+    confusion = torch.bincount(labels[chosen] * k + probs[chosen].argmax(1), minlength=k * k).view(k, k)
     return Evaluation(loss, acc.compute(), acc.per_class(), confusion, probs, labels,
                       list(batches.data.classes))
 

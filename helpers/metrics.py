@@ -28,7 +28,8 @@ class Accuracy:
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch: ``prediction`` is scores ``[N, num_classes]`` or class ids ``[N]``;
-        ``target`` is class ids ``[N]``."""
+        ``target`` is class ids ``[N]``. A sample whose scores are not all finite (NaN, inf)
+        counts as wrong: its argmax would name a class the model never chose."""
         if not isinstance(prediction, torch.Tensor) or not isinstance(target, torch.Tensor):
             raise ValueError(f"prediction and target must be tensors, got "
                              f"{type(prediction).__name__} and {type(target).__name__}")
@@ -36,10 +37,12 @@ class Accuracy:
             raise ValueError(f"target must have shape [N], got {list(target.shape)}")
         if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
             raise ValueError(f"target must hold integer class ids, got dtype {target.dtype}")
+        finite = None
         if prediction.ndim == 2:
             if prediction.shape[1] != self.num_classes:
                 raise ValueError(f"prediction has {prediction.shape[1]} scores per sample "
                                  f"({list(prediction.shape)}), expected {self.num_classes}")
+            finite = torch.isfinite(prediction).all(1)
             prediction = prediction.argmax(1)
         elif prediction.ndim == 1:
             if prediction.dtype.is_floating_point:
@@ -54,8 +57,11 @@ class Accuracy:
                 raise ValueError(f"{name} holds class ids in [{int(ids.min())}, {int(ids.max())}], "
                                  f"expected 0..{self.num_classes - 1}")
         target, prediction = target.detach().cpu().long(), prediction.detach().cpu().long()
+        right = prediction == target
+        if finite is not None:
+            right &= finite.detach().cpu()
         self.total += torch.bincount(target, minlength=self.num_classes)
-        self.correct += torch.bincount(target[prediction == target], minlength=self.num_classes)
+        self.correct += torch.bincount(target[right], minlength=self.num_classes)
 
     def compute(self) -> float:
         """Fraction of correct predictions over everything seen since the last reset."""

@@ -12,13 +12,16 @@ given a ``checkpoint_dir``, keeps two files there, each written atomically:
 """
 from __future__ import annotations
 
-import json
+import glob
 import inspect
+import json
+import pickle
 import math
 import os
 import random
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,10 +34,11 @@ from tqdm.auto import tqdm
 from .data import channels_last_pays
 
 
-__all__ = ["fit", "History", "TrainingDiverged", "seed_everything", "make_optimizer",
-           "lr_factor", "save_atomic", "load_checkpoint", "OPTIMIZERS", "SCHEDULERS"]
+__all__ = ["fit", "History", "TrainingDiverged", "CheckpointError", "seed_everything", "make_optimizer",
+           "lr_factor", "save_atomic", "load_checkpoint", "OPTIMIZERS", "SCHEDULERS", "AMP"]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+AMP = ("auto", True, False, "bf16", "fp16")
 SCHEDULERS = ("none", "exponential", "cosine", "warmup_linear", "warmup_cosine")
 
 
@@ -82,13 +86,39 @@ class History:
                 f"best val acc {self.best_val_acc:.4f} at epoch {self.best_epoch})")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # alive, but another user's
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temporary files that killed writers of ``path`` left beside it (see
+    ``save_atomic``: their names carry the writer's process id, and that process is gone).
+    Returns the files removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.pid*.tmp"):
+        pid = tmp.name[len(path.name) + 5:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def save_atomic(obj, path: str | Path) -> Path:
     """Write ``obj`` (bytes, or anything ``torch.save`` takes) to ``path`` atomically:
     into a temporary file beside it, then renamed over it. A crash never leaves a
-    half-written file under ``path``."""
+    half-written file under ``path``; the temporary file of a writer that was killed
+    half-way is removed by the next write of the same ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(obj, bytes):
@@ -107,12 +137,37 @@ def save_atomic(obj, path: str | Path) -> Path:
     return path
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot or must not be loaded; the message names it and what to do."""
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint written by ``fit`` (tensors and plain data only: ``weights_only=True``)."""
+    """Load a checkpoint written by ``fit`` (tensors and plain data only: ``weights_only=True``).
+
+    A file that holds anything else (a pickle that could run code) is refused unread, and a
+    broken, empty or foreign file gives a ``CheckpointError`` that names it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        if path.stat().st_size and not zipfile.is_zipfile(path):   # torch.save writes zip archives
+            raise CheckpointError(f"checkpoint {path} cannot be read (it is not a torch.save archive): it is "
+                                  "damaged or not a checkpoint of fit. Delete it and train again.") from None
+        raise CheckpointError(
+            f"checkpoint {path} holds objects other than tensors and plain data, so it was not loaded "
+            "(unpickling it could run code). Load only checkpoints that fit wrote; delete this file "
+            "and train again.") from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as e:
+        reason = "it is empty" if path.stat().st_size == 0 else f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        raise CheckpointError(f"checkpoint {path} cannot be read ({reason}): it is damaged or not a "
+                              "checkpoint of fit. Delete it and train again.") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"checkpoint {path} is not one of fit's (no 'model' weights in it): "
+                              "delete it and train again.")
+    return state
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0,
@@ -191,8 +246,11 @@ def _diverged(epoch: int, step, loss) -> TrainingDiverged:
 
 
 def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0.0, grad_clip=None,
-               amp=False, epoch=0, bar=None):
+               amp=None, epoch=0, bar=None, scaler=None):
     """One pass over ``batches``; trains when an optimizer is given. Returns (loss, accuracy).
+
+    ``amp`` is the autocast dtype (None: float32); ``scaler`` a ``GradScaler`` for float16.
+    A sample whose scores are not all finite counts as wrong (its argmax would name a class).
 
     Loss, correct predictions and the first non-finite step are counted on the device and read
     once at the end: on a GPU every ``.item()`` inside the loop would stall it once per step.
@@ -207,7 +265,7 @@ def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0
     count = 0
     with torch.set_grad_enabled(train):
         for step, (x, y) in enumerate(batches):
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
                 out = model(x)
                 logits = out[0] if isinstance(out, tuple) else out
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing if train else 0.0)
@@ -221,13 +279,22 @@ def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0
                 optimizer.zero_grad(set_to_none=True)
                 if isinstance(out, tuple) and len(out) > 1:    # Inception-style auxiliary logits
                     loss = loss + 0.4 * F.cross_entropy(out[1].float(), y, label_smoothing=label_smoothing)
-                loss.backward()
-                if grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
+                if scaler is not None:             # float16: scale the loss so small gradients survive
+                    scaler.scale(loss).backward()
+                    if grad_clip:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    if grad_clip:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                    optimizer.step()
                 scheduler.step()
             total_loss += loss.detach().double() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
+            scores = logits.detach()
+            correct += ((scores.argmax(1) == y) & torch.isfinite(scores).all(1)).sum()
             count += len(y)
             if bar is not None:
                 bar.update(1)
@@ -253,6 +320,26 @@ def check_settings(**settings) -> None:
         raise ValueError(f"unknown scheduler {settings['scheduler']!r}; choose one of {', '.join(SCHEDULERS)}")
     if not settings.get("lr", 1e-3) > 0:
         raise ValueError(f"lr must be > 0, got {settings['lr']}")
+    amp = settings.get("amp", "auto")
+    if not any(amp is a or (isinstance(amp, str) and amp == a) for a in AMP):
+        raise ValueError(f"amp must be one of {', '.join(map(repr, AMP))}, got {amp!r}")
+
+
+def amp_dtype(amp, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``fit(amp=...)`` on ``device``, or None for float32.
+
+    ``"auto"``: mixed precision on CUDA only. ``True``: bfloat16 where the device has it, else
+    (older GPUs such as the T4) float16, which ``fit`` pairs with a ``GradScaler``. ``"bf16"`` and
+    ``"fp16"`` choose the dtype; ``False`` trains in float32.
+    """
+    check_settings(amp=amp)
+    if amp == "auto":
+        amp = device.type == "cuda"
+    if amp is False:
+        return None
+    if amp == "fp16" or (amp is True and device.type == "cuda" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
 
 
 def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer: str = "adamw",
@@ -270,7 +357,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     training stops once validation accuracy has not improved for ``patience``
     evaluations, but never before ``min_epochs``. With ``checkpoint_dir`` the
     best weights are kept in ``best.pt`` and the model ends with them loaded.
-    ``amp`` defaults to on for CUDA and off elsewhere; ``channels_last`` to on where it pays
+    ``amp`` defaults to on for CUDA and off elsewhere (see ``amp_dtype``); ``channels_last`` to on where it pays
     (CUDA and the CPU: see ``data.channels_last_pays``). (On the CPU, subnormal floats are
     flushed to zero: see ``helpers/__init__.py``.)
     ``on_epoch_end(epoch, history)`` is called after each epoch.
@@ -280,8 +367,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir to resume from")
     device = train.device
-    on_cuda = device.type == "cuda"
-    amp = on_cuda if amp == "auto" else bool(amp)
+    amp = amp_dtype(amp, device)
+    scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
     if channels_last == "auto" and channels_last_pays(device) or channels_last is True:
         model = model.to(memory_format=torch.channels_last)
         train.channels_last = True
@@ -295,13 +382,26 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     history, start, bad = History(), 0, 0
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last_path = ckpt_dir / "last.pt" if ckpt_dir else None
+    # what decides the run's numbers: a resume must continue a training with the same ones
+    settings = dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                    scheduler=scheduler, warmup_epochs=warmup_epochs, gamma=gamma, grad_clip=grad_clip,
+                    label_smoothing=label_smoothing, patience=patience, min_epochs=min_epochs,
+                    eval_every=eval_every, seed=seed, amp=str(amp), steps_per_epoch=steps_per_epoch)
     if resume and last_path.is_file():
         # Loaded onto the CPU: the RNG states must stay CPU byte tensors (torch.set_rng_state takes
         # nothing else); load_state_dict moves the weights and the optimizer state to the model's device.
         state = load_checkpoint(last_path, map_location="cpu")
+        _check_resumable(last_path, state, settings)
         model.load_state_dict(state["model"])
+        saved_keys = set(state["optimizer"]["param_groups"][0])
+        if saved_keys != set(opt.state_dict()["param_groups"][0]):   # a last.pt from before settings were recorded
+            raise ValueError(f"{last_path} was written by a training with another optimizer (its settings "
+                             f"{sorted(saved_keys - {'params'})}): resume with that optimizer, or start again "
+                             "with resume=False")
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         history = History.from_dict(state["history"])
         start, bad = state["epoch"] + 1, state["bad_epochs"]
         if history.stopped_early:       # it had finished: early stopping ended it
@@ -314,7 +414,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             train.set_epoch(epoch)
-            tr_loss, tr_acc = _run_epoch(model, train, opt, sched, label_smoothing, grad_clip, amp, epoch, bar)
+            tr_loss, tr_acc = _run_epoch(model, train, opt, sched, label_smoothing, grad_clip, amp, epoch, bar, scaler)
             evaluate_now = val is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1)
             if evaluate_now:
                 va_loss, va_acc = _run_epoch(model, val, amp=amp)
@@ -340,7 +440,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
             if ckpt_dir:
                 save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict(), "history": history.to_dict(),
-                             "epoch": epoch, "bad_epochs": bad, "rng": _rng_state()}, last_path)
+                             "epoch": epoch, "bad_epochs": bad, "rng": _rng_state(), "settings": settings,
+                             "scaler": scaler.state_dict() if scaler is not None else None}, last_path)
             bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tr_loss:.3f} val acc {va_acc:.3f}",
                                 refresh=bar.live)
             if on_epoch_end is not None:
@@ -349,6 +450,21 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
                 break
     finally:
         bar.close()
-    if ckpt_dir and (ckpt_dir / "best.pt").is_file():
+    if ckpt_dir and val is None:      # nothing to choose by: the final weights are this run's best
+        save_atomic({"model": model.state_dict(), "epoch": history.epoch[-1] if history.epoch else -1,
+                     "val_acc": float("nan")}, ckpt_dir / "best.pt")
+    elif ckpt_dir and history.best_epoch >= 0:   # only a best this training saved, never an older run's
         model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt", map_location=device)["model"])
     return history
+
+
+def _check_resumable(path: Path, state: dict, settings: dict) -> None:
+    """Refuse to resume from ``state`` (read from ``path``) when its training had other settings."""
+    saved = state.get("settings")
+    if saved is None:            # written before settings were recorded: nothing to compare
+        return
+    diff = [f"{k} {saved.get(k)!r} there, {settings.get(k)!r} here"
+            for k in sorted(saved.keys() | settings.keys()) if saved.get(k) != settings.get(k)]
+    if diff:
+        raise ValueError(f"{path} was written by a training with other settings ({'; '.join(diff)}): "
+                         "resume with the same settings, or start again with resume=False")

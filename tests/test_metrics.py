@@ -43,3 +43,12 @@ def test_accuracy_accepts_class_ids():
 def test_accuracy_rejects_bad_input_with_a_clear_message(pred, target, message):
     with pytest.raises(ValueError, match=message):
         Accuracy(3).update(pred, target)
+
+
+def test_non_finite_scores_are_wrong_not_class_zero():
+    acc = Accuracy(num_classes=3)
+    nan, inf = float("nan"), float("inf")
+    acc.update(torch.tensor([[nan, nan, nan], [nan, 0., 0.], [inf, 0., 0.], [5., 1., 0.]]),
+               torch.tensor([0, 0, 0, 0]))
+    assert acc.compute() == 0.25                 # only the finite, correct last row counts
+    assert acc.per_class()[0].item() == 0.25

@@ -274,3 +274,141 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.read_bytes() == b"data" and (path.stat().st_mode & 0o777) == 0o644
+
+
+# --------------------------------------------------------------------------- reliability
+
+
+def _interrupted_run(cifar_splits, ckpt, **kw):
+    """A training stopped after its first epoch, its last.pt in ``ckpt``."""
+    def interrupt(epoch, history):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(small_cnn(), *loaders(cifar_splits), progress=False, checkpoint_dir=ckpt,
+                  on_epoch_end=interrupt, **kw)
+
+
+def test_resume_with_other_settings_is_refused_listing_them(cifar_splits, tmp_path):
+    _interrupted_run(cifar_splits, tmp_path, epochs=3, lr=3e-3)
+    with pytest.raises(ValueError, match=r"other settings \(lr 0\.003 there, 0\.01 here\).*resume=False"):
+        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=1e-2, progress=False,
+                  checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match=r"optimizer 'adamw' there, 'nesterov' here"):
+        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=3e-3, optimizer="nesterov",
+                  progress=False, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_an_old_last_pt_with_another_optimizer_gives_an_error_naming_it(cifar_splits, tmp_path):
+    _interrupted_run(cifar_splits, tmp_path, epochs=3, lr=3e-3, optimizer="adamw")
+    state = train.load_checkpoint(tmp_path / "last.pt")
+    del state["settings"]                      # as written before settings were recorded
+    train.save_atomic(state, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt was written by a training with another optimizer"):
+        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=3e-3, optimizer="nesterov",
+                  progress=False, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_fit_without_validation_never_returns_an_older_runs_weights(cifar_splits, tmp_path):
+    old = small_cnn()
+    train.fit(old, *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False, checkpoint_dir=tmp_path)
+    model = small_cnn()
+    tr, _ = loaders(cifar_splits)
+    train.fit(model, tr, None, epochs=1, lr=1e-2, progress=False, checkpoint_dir=tmp_path)
+    trained = {k: v.clone() for k, v in model.state_dict().items()}
+    assert any(not torch.equal(trained[k], v) for k, v in old.state_dict().items())
+    best = train.load_checkpoint(tmp_path / "best.pt")["model"]     # the folder now describes this run
+    assert all(torch.equal(best[k], v) for k, v in trained.items())
+
+
+def test_non_finite_scores_count_as_wrong(cifar_splits):
+    class Broken(nn.Module):                   # NaN scores for every image
+        def forward(self, x):
+            return torch.full((len(x), 10), float("nan")) + 0 * x.sum()
+    _, va = loaders(cifar_splits)
+    loss, acc = train._run_epoch(Broken(), va)
+    assert acc == 0.0                           # argmax of a NaN row is 0: a tenth of the images
+    ev = evaluate.evaluate(Broken(), va)
+    assert ev.accuracy == 0.0 and int(ev.confusion.sum()) == 0
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", r"empty"),
+    (b"not a checkpoint at all", r"cannot be read"),
+])
+def test_a_broken_checkpoint_is_named_in_the_error(tmp_path, content, match):
+    path = tmp_path / "best.pt"
+    path.write_bytes(content)
+    with pytest.raises(train.CheckpointError, match=rf"checkpoint {path}.*{match}.*Delete it"):
+        train.load_checkpoint(path)
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.makedirs, (str(ROOT / "runs" / "hostile-checkpoint-ran"),))
+
+
+def test_a_hostile_checkpoint_is_refused_by_name_without_advice_to_unpickle_it(tmp_path):
+    path = tmp_path / "last.pt"
+    torch.save({"model": {}, "payload": _Hostile()}, path)
+    with pytest.raises(train.CheckpointError, match=rf"checkpoint {path} holds objects other than tensors") as e:
+        train.load_checkpoint(path)
+    assert "weights_only=False" not in str(e.value)
+    assert not (ROOT / "runs" / "hostile-checkpoint-ran").exists()
+
+
+def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = tmp_path / f".last.pt.pid{dead}.abc123.tmp"
+        live = tmp_path / f".last.pt.pid{sleeper.pid}.def456.tmp"      # a writer still at work
+        stale.write_bytes(b"half"), live.write_bytes(b"half")
+        train.save_atomic(b"whole", tmp_path / "last.pt")
+        assert not stale.exists() and live.exists()
+        assert (tmp_path / "last.pt").read_bytes() == b"whole"
+    finally:
+        sleeper.kill()
+
+
+def test_amp_dtypes_and_a_bad_amp_value():
+    cpu = torch.device("cpu")
+    assert train.amp_dtype("auto", cpu) is None and train.amp_dtype(False, cpu) is None
+    assert train.amp_dtype(True, cpu) == torch.bfloat16 and train.amp_dtype("fp16", cpu) == torch.float16
+    with pytest.raises(ValueError, match=r"amp must be one of .*'fp16', got 'float16'"):
+        train.amp_dtype("float16", cpu)
+
+
+def test_fp16_with_a_grad_scaler_trains_and_resumes_to_the_same_run(cifar_splits, tmp_path):
+    """float16 (GPUs without bf16, such as the T4) pairs with a GradScaler, whose state is part of
+    last.pt: a resumed fp16 run ends like an uninterrupted one. Runs on the CPU."""
+    kw = dict(epochs=3, lr=3e-3, amp="fp16")
+    ref_model = small_cnn()
+    ref = train.fit(ref_model, *loaders(cifar_splits), checkpoint_dir=tmp_path / "a", progress=False, **kw)
+    assert ref.train_loss[-1] < ref.train_loss[0]
+    assert train.load_checkpoint(tmp_path / "a" / "last.pt")["scaler"]["scale"] > 0
+    _interrupted_run(cifar_splits, tmp_path / "b", **kw)
+    model = small_cnn()
+    resumed = train.fit(model, *loaders(cifar_splits), checkpoint_dir=tmp_path / "b", resume=True,
+                        progress=False, **kw)
+    _assert_same_run(ref_model, ref, model, resumed)
+
+
+def test_resume_hands_cpu_byte_tensors_to_set_rng_state(cifar_splits, tmp_path, monkeypatch):
+    """On a GPU, last.pt loaded with map_location=device turned the saved RNG states into device
+    tensors, which torch.set_rng_state refuses. Whatever map_location the loader is asked for,
+    the states handed over must be CPU byte tensors."""
+    _interrupted_run(cifar_splits, tmp_path, epochs=2, lr=3e-3)
+    real_load, handed = train.load_checkpoint, []
+
+    def load_as_on_a_gpu(path, map_location="cpu"):
+        state = real_load(path)
+        if map_location != "cpu":          # what a device map_location does to the RNG states
+            state["rng"] = {k: v.to("meta") for k, v in state.get("rng", {}).items()}
+        return state
+    monkeypatch.setattr(train, "load_checkpoint", load_as_on_a_gpu)
+    real_set = torch.set_rng_state
+    monkeypatch.setattr(torch, "set_rng_state", lambda s: (handed.append(s), real_set(s))[1])
+    train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False,
+              checkpoint_dir=tmp_path, resume=True)
+    assert handed and all(s.device.type == "cpu" and s.dtype == torch.uint8 for s in handed)
