@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import time
 from dataclasses import dataclass, field
@@ -32,9 +33,15 @@ def model_spec(build) -> dict | None:
     so a record says how to rebuild its model; ``None`` for any other callable."""
     from . import models
 
-    if isinstance(build, functools.partial) and build.func is models.build and build.args:
-        return {"name": build.args[0], "kwargs": {"num_classes": 10, **build.keywords}}
-    return None
+    if not (isinstance(build, functools.partial) and build.func is models.build):
+        return None
+    try:      # positional arguments too: partial(models.build, "lenet", 100) has 100 classes
+        bound = inspect.signature(models.build).bind_partial(*build.args, **build.keywords).arguments
+    except TypeError as e:
+        raise TypeError(f"{build!r} does not fit models.build(name, num_classes=10, **kwargs): {e}") from None
+    if "name" not in bound:
+        return None
+    return {"name": bound["name"], "kwargs": {"num_classes": bound.get("num_classes", 10), **bound.get("kwargs", {})}}
 
 
 def fingerprint(spec: dict, sets, settings: dict) -> str:
@@ -184,6 +191,10 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
             _start(ckpt, key)
         out.histories.append(fit(model, train_b, val_b, seed=seed, checkpoint_dir=ckpt, resume=resume,
                                  **fit_kwargs))
+        # fit may have put the weights in channels-last memory; a model rebuilt from its checkpoint
+        # has the default layout. Convolutions take other kernels per layout, whose sums differ in the
+        # last bits, so evaluate (and hand out) the model in the layout it has when it comes from disk.
+        model = model.to(memory_format=torch.contiguous_format)
         if test_b is not None:
             out.tests.append(evaluate(model, test_b))
         if keep_models:

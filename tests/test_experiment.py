@@ -75,6 +75,9 @@ def test_reuse_skips_a_finished_run_with_the_same_settings_only(cifar_splits, tm
     assert again.seconds == pytest.approx(first.seconds, abs=0.01)
     for a, b in zip(again.models, first.models):
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    # the trained model is tested in the layout a model loaded from disk has (fit trains in
+    # channels-last): on some CPUs the two layouts' kernels differed in the last bits
+    assert all(p.is_contiguous() for m in first.models for p in m.parameters())
 
     changed = {"lr": 1e-3, "augment": [augment.HorizontalFlip(0.5)], "seeds": (0,)}
     for key, value in changed.items():
@@ -208,3 +211,15 @@ def test_resuming_a_run_that_stopped_early_trains_no_more(cifar_splits, tmp_path
     assert first.stopped_early and len(first.epoch) == 2
     again = fit(tiny(), tb, vb, resume=True, **kw)
     assert again.epoch == first.epoch and again.seconds == first.seconds
+
+
+def test_model_spec_keeps_positional_arguments():
+    import functools
+    from helpers import models
+    assert experiment.model_spec(functools.partial(models.build, "lenet", 100)) == \
+        {"name": "lenet", "kwargs": {"num_classes": 100}}
+    assert experiment.model_spec(functools.partial(models.build, "rn", n_blocks=2)) == \
+        {"name": "rn", "kwargs": {"num_classes": 10, "n_blocks": 2}}
+    assert experiment.model_spec(functools.partial(models.build)) is None
+    with pytest.raises(TypeError, match=r"does not fit models.build\(name, num_classes=10"):
+        experiment.model_spec(functools.partial(models.build, "lenet", 100, 3))
