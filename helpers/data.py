@@ -159,6 +159,13 @@ def _names(values) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # ImageSet
 # ---------------------------------------------------------------------------------------------
+def _check_labels(labels: torch.Tensor, names, what: str, names_what: str) -> None:
+    """Every label must name one of ``names``: 0 <= label < len(names)."""
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+        raise ValueError(f"{what} range over {int(labels.min())}..{int(labels.max())}, but {names_what} names "
+                         f"{len(names)} (labels 0..{len(names) - 1}): the labels or the list of names are wrong")
+
+
 @dataclass
 class ImageSet:
     """Images and labels held in memory.
@@ -183,6 +190,16 @@ class ImageSet:
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError(f"labels must be [N]={self.images.shape[0]}, got {list(self.labels.shape)}")
         self.labels = self.labels.long()
+        where = f" in {self.name}" if self.name else ""
+        _check_labels(self.labels, self.classes, f"labels{where}", "classes")
+        if (self.coarse_labels is None) != (self.coarse_classes is None):
+            raise ValueError(f"coarse_labels and coarse_classes{where} go together: give both or neither")
+        if self.coarse_labels is not None:
+            if self.coarse_labels.shape != self.labels.shape:
+                raise ValueError(f"coarse_labels{where} must be one per image ([N]={len(self.labels)}), "
+                                 f"got {list(self.coarse_labels.shape)}")
+            self.coarse_labels = self.coarse_labels.long()
+            _check_labels(self.coarse_labels, self.coarse_classes, f"coarse_labels{where}", "coarse_classes")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -234,9 +251,8 @@ class ImageSet:
         if relabel:
             remap = torch.full((self.num_classes,), -1, dtype=torch.long)
             remap[torch.tensor(ids)] = torch.arange(len(ids))
-            out.labels = remap[out.labels]
-            out.classes = list(names)
-            out.coarse_labels, out.coarse_classes = None, None
+            out = replace(out, labels=remap[out.labels], classes=list(names), coarse_labels=None,
+                          coarse_classes=None)
         return out
 
     def per_class(self, n: int, seed: int = 0) -> "ImageSet":
@@ -343,14 +359,22 @@ def _read_cifar(name: str, folder: Path, split: str) -> ImageSet:
         classes = _names(_field(meta, "fine_label_names", meta_path))
         extra = dict(coarse_labels=torch.from_numpy(np.concatenate(coarse)),
                      coarse_classes=_names(_field(meta, "coarse_label_names", meta_path)))
-    return ImageSet(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)),
-                    classes, name=f"{name}/{split}", **extra)
+    try:
+        return ImageSet(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)),
+                        classes, name=f"{name}/{split}", **extra)
+    except ValueError as e:          # labels and names disagree: say which files hold them
+        raise DatasetError(f"{folder} is malformed: {e} (labels in {', '.join(lay.files[split])}, names in "
+                           f"{meta_path.name}). Delete the folder and fetch {name} again") from None
 
 
 def _read_stl10(folder: Path, split: str) -> ImageSet:
     xf, yf = (folder / f for f in DATASETS["stl10"].files[split])
     x = np.fromfile(xf, dtype=np.uint8)
     y = np.fromfile(yf, dtype=np.uint8).astype(np.int64) - 1
+    for f, n in ((xf, x.size), (yf, len(y))):
+        if n == 0:
+            raise DatasetError(f"{f} is empty (0 bytes): the download or copy did not finish. Delete "
+                               f"{folder} and fetch STL-10 again")
     if x.size != len(y) * 3 * 96 * 96:
         raise DatasetError(f"{xf} is truncated or malformed: {x.size} bytes for {len(y)} labels in {yf}, "
                            f"expected {len(y) * 3 * 96 * 96}")

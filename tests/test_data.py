@@ -284,3 +284,49 @@ def test_bf16_pays_on_the_cpu_follows_its_flags(tmp_path, flags, expected):
 def test_bf16_pays_is_off_without_cpuinfo_and_on_other_devices(tmp_path):
     assert data.bf16_pays(torch.device("cpu"), cpuinfo=str(tmp_path / "missing")) is False
     assert data.bf16_pays(torch.device("meta")) is False
+
+
+def _tiny(labels, classes, **kw):
+    return data.ImageSet(torch.zeros(len(labels), 3, 4, 4, dtype=torch.uint8), torch.tensor(labels), classes,
+                         name="tiny", **kw)
+
+
+@pytest.mark.parametrize("labels, classes, match", [
+    ([0, 1, 2], ["a", "b"], r"labels in tiny range over 0..2, but classes names 2 \(labels 0..1\)"),
+    ([0, -1], ["a", "b"], r"labels in tiny range over -1..0"),
+])
+def test_labels_outside_the_class_list_are_refused(labels, classes, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny(labels, classes)
+
+
+def test_coarse_labels_must_match_images_and_names():
+    ok = _tiny([0, 1], ["a", "b"], coarse_labels=torch.tensor([0, 0]), coarse_classes=["ab"])
+    assert ok.coarse_labels.tolist() == [0, 0]
+    with pytest.raises(ValueError, match=r"coarse_labels in tiny must be one per image \(\[N\]=2\), got \[3\]"):
+        _tiny([0, 1], ["a", "b"], coarse_labels=torch.tensor([0, 0, 0]), coarse_classes=["ab"])
+    with pytest.raises(ValueError, match=r"coarse_labels in tiny range over 0..1, but coarse_classes names 1"):
+        _tiny([0, 1], ["a", "b"], coarse_labels=torch.tensor([0, 1]), coarse_classes=["ab"])
+    with pytest.raises(ValueError, match=r"give both or neither"):
+        _tiny([0, 1], ["a", "b"], coarse_labels=torch.tensor([0, 0]))
+
+
+def test_a_cifar_meta_file_with_too_few_class_names_is_refused(standin, tmp_path):
+    root = _copy_cifar10(standin, tmp_path)
+    meta = root / "cifar-10-batches-py" / "batches.meta"
+    meta.write_bytes(pickle.dumps({"label_names": ["airplane", "automobile"], "num_cases_per_batch": 10,
+                                   "num_vis": 3072}, protocol=2))
+    with pytest.raises(data.DatasetError, match=r"cifar-10-batches-py is malformed: labels in cifar10/test range "
+                                                r"over 0..9, but classes names 2.*names in batches.meta"):
+        data.load("cifar10", root, "test")
+
+
+def test_an_empty_stl10_file_is_an_error_naming_it(tmp_path):
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    for split in ("train", "test"):
+        (folder / f"{split}_X.bin").write_bytes(b"")
+        (folder / f"{split}_y.bin").write_bytes(b"")
+    (folder / "class_names.txt").write_text("\n".join(data._STL10_CLASSES))
+    with pytest.raises(data.DatasetError, match=r"train_X.bin is empty \(0 bytes\).*fetch STL-10 again"):
+        data.load("stl10", tmp_path, "train")
