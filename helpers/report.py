@@ -25,7 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import profiles
+from . import profiles, results
 
 #: (title, notebook prefix of records and figures, what the section is about)
 SECTIONS = [
@@ -57,7 +57,7 @@ SOURCE_NUMBERS = [
 
 def _records(run_dir: Path) -> dict[str, dict]:
     folder = run_dir / "results"
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    return {p.stem: results.read_record(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
 
 def _pct(x) -> str:
@@ -307,7 +307,11 @@ def main(argv=None) -> int:
     figures_dir = args.figures
     if figures_dir is None and args.out.resolve() == (profiles.REPO_ROOT / "report").resolve():
         figures_dir = profiles.REPO_ROOT / "figures"
-    md, page = build(run_dir, args.out, args.profile, figures_dir)
+    try:
+        md, page = build(run_dir, args.out, args.profile, figures_dir)
+    except results.RecordError as e:
+        print(f"no report written: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {md} and {page}")
     return 0
 

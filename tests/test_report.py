@@ -178,3 +178,26 @@ def test_report_html_opens_in_headless_chromium(smoke_run, tmp_path):
     assert images == 2 and loaded == images and errors == 0
     console = [line for line in res.stderr.splitlines() if "CONSOLE" in line and "probe.html" in line]
     assert not console, console
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"test_acc": 0.9,', r"03_cnn_best.json is not valid JSON .*damaged"),
+    ('[1, 2]', r"03_cnn_best.json holds a JSON list, not an object"),
+    ('{"test_acc": "high"}', r"03_cnn_best.json: 'test_acc' is 'high' \(str\), expected int or float or NoneType"),
+    ('{"model": "cnn3"}', r"03_cnn_best.json: 'model' is 'cnn3'"),
+    ('{"rows": [1, 2]}', r"03_cnn_best.json: 'rows' item 0 is not an object"),
+])
+def test_a_damaged_record_is_named_with_what_to_do(tmp_path, capsys, text, match):
+    run = _full_run(tmp_path / "run", {"03_cnn.ipynb": "real cifar10"})
+    (run / "results" / "03_cnn_best.json").write_text(text)
+    with pytest.raises(results.RecordError, match=match + r".*Delete it and rerun the notebook"):
+        report.build_markdown(run, tmp_path / "report", "full")
+    assert report.main(["--run-dir", str(run), "--out", str(tmp_path / "report")]) == 1
+    assert "03_cnn_best.json" in capsys.readouterr().err and not (tmp_path / "report" / "report.md").exists()
+
+
+def test_an_ill_formed_run_summary_is_named(tmp_path):
+    run = _full_run(tmp_path / "run", {"03_cnn.ipynb": "real cifar10"})
+    (run / "results" / "run_summary.json").write_text(json.dumps({"notebooks": [{"notebook": "03_cnn.ipynb"}]}))
+    with pytest.raises(results.RecordError, match=r"run_summary.json: notebook entry 0 lacks \['status', 'seconds'\]"):
+        report.build_markdown(run, tmp_path / "report", "full")
