@@ -75,8 +75,9 @@ def predict_folder(model: torch.nn.Module, folder, mean, std, image_size: int = 
     """Yield ``(ids, predicted class ids)`` for the PNG images of ``folder``, ``batch_size`` at a time.
 
     Only one batch of images is in memory at once, whatever the folder's size. Images that cannot
-    be read, or are not ``image_size`` x ``image_size`` RGB, are skipped and their names appended
-    to ``skipped``. ``mean``/``std`` are the [0, 1]-scale channel statistics the model was trained
+    be read (damaged, or too large to decode safely: PIL's decompression-bomb guard), or are not
+    ``image_size`` x ``image_size`` RGB, are skipped and their names appended to ``skipped``. A
+    folder without PNG images is an error. ``mean``/``std`` are the [0, 1]-scale channel statistics the model was trained
     with; ``size`` resizes on the device (as ``Batches(size=...)`` does).
     """
     import numpy as np
@@ -88,6 +89,8 @@ def predict_folder(model: torch.nn.Module, folder, mean, std, image_size: int = 
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
     files = _image_files(folder)
+    if not files:
+        raise ValueError(f"no PNG images in {folder}: give the folder that holds the images (1.png, 2.png, ...)")
     model.eval()
     for start in range(0, len(files), batch_size):
         ids, arrays = [], []
@@ -99,7 +102,7 @@ def predict_folder(model: torch.nn.Module, folder, mean, std, image_size: int = 
                         raise ValueError(f"size {im.size[0]}x{im.size[1]}, expected {image_size}x{image_size}")
                     arrays.append(np.asarray(im.convert("RGB")))
                 ids.append(path.stem)
-            except (OSError, UnidentifiedImageError, ValueError) as e:
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
                 if skipped is not None:
                     skipped.append(f"{path.name} ({e})")
         if not ids:
@@ -136,6 +139,9 @@ def export_predictions(model: torch.nn.Module, folder, csv_path, classes, mean, 
             for ids, preds in predict_folder(model, folder, mean, std, skipped=skipped, **kwargs):
                 f.writelines(f"{i},{classes[p]}\n" for i, p in zip(ids, preds.tolist()))
                 rows += len(ids)
+        if rows == 0:
+            raise ValueError(f"none of the images in {folder} could be read ({', '.join(skipped[:5])}"
+                             f"{', ...' if len(skipped) > 5 else ''}): no predictions written to {csv_path}")
         os.replace(tmp, csv_path)
     finally:
         if os.path.exists(tmp):

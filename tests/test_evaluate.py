@@ -65,3 +65,25 @@ def test_evaluation_plots(cifar_splits):
     wrong = (probs.argmax(1) != labels).sum().item()
     fig = plots.confidently_wrong(torch.zeros(n, 3, 8, 8, dtype=torch.uint8), ev, k=100)
     assert sum(1 for ax in fig.axes if ax.images) == wrong          # only wrong predictions are shown
+
+
+def test_an_oversized_image_is_skipped_by_name_and_the_rest_predicted(folder, tmp_path, capsys, monkeypatch):
+    src, _ = folder
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(src / "8.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)      # 100x100 is over twice that: a "bomb"
+    rows = evaluate.export_predictions(model(), src, tmp_path / "out" / "sub.csv", CLASSES, [0.5] * 3, [0.25] * 3,
+                                       device="cpu")
+    assert rows == 5
+    err = capsys.readouterr().err
+    assert "8.png" in err and "decompression bomb" in err
+
+
+def test_a_folder_without_images_is_an_error_and_writes_nothing(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"no PNG images in .*empty"):
+        evaluate.export_predictions(model(), tmp_path / "empty", tmp_path / "sub.csv", CLASSES, [0.5] * 3, [0.25] * 3)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "1.png").write_bytes(b"broken")
+    with pytest.raises(ValueError, match=r"none of the images in .*bad could be read \(1.png"):
+        evaluate.export_predictions(model(), tmp_path / "bad", tmp_path / "sub.csv", CLASSES, [0.5] * 3, [0.25] * 3)
+    assert not (tmp_path / "sub.csv").exists() and not list(tmp_path.glob(".sub.csv*"))
