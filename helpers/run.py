@@ -3,6 +3,7 @@
     python -m helpers.run                                   # every notebook, full profile
     python -m helpers.run --profile smoke                   # seconds on a CPU, generated data
     python -m helpers.run --profile full --data-dir D notebooks/00_data.ipynb
+    python -m helpers.run --profile full --jobs 3           # three notebooks at a time, each in its own kernel
     python -m helpers.run --store-from OUT                  # store a run made elsewhere (scripts/reproduce.sh)
 
 Executed copies go to ``runs/<profile>/notebooks/`` (``--output-dir`` changes
@@ -25,6 +26,9 @@ from . import profiles, results
 from .train import save_atomic
 
 NOTEBOOKS = profiles.REPO_ROOT / "notebooks"
+
+#: notebooks that read others' checkpoints (by number): with --jobs they start once those have finished
+NEEDS = {"08": ("02", "03", "04", "05", "07")}
 
 
 @dataclass
@@ -53,8 +57,9 @@ def _data_line(nb_path: Path) -> str:
     return " | ".join(found) or "none"
 
 
-def device_label(device: str | None = None) -> str:
-    """The device a notebook run with ``device`` (None: its default, "auto") trains on, in words."""
+def device_label(device: str | None = None, threads: int | None = None) -> str:
+    """The device a notebook run with ``device`` (None: its default, "auto") trains on, in words;
+    ``threads``: the CPU threads each kernel uses, when not this process's own count."""
     import torch
 
     from .data import resolve_device
@@ -68,7 +73,7 @@ def device_label(device: str | None = None) -> str:
                      if ln.startswith("model name")]
         except OSError:
             names = []
-        return f"cpu ({names[0] if names else platform.machine()}, {torch.get_num_threads()} threads)"
+        return f"cpu ({names[0] if names else platform.machine()}, {threads or torch.get_num_threads()} threads)"
     return dev.type
 
 
@@ -96,12 +101,78 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | Non
     return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error, device)
 
 
+def _kernel_threads(jobs: int) -> int | None:
+    """CPU threads per kernel when ``jobs`` notebooks run at once: the cores shared out, so that the
+    kernels do not fight over them (two 2-thread kernels on 2 cores ran many times slower than one
+    after the other). ``$OMP_NUM_THREADS``, when set, wins. None for one job at a time."""
+    if jobs <= 1:
+        return None
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _set_threads(threads: int) -> None:     # in each worker process, before it starts kernels
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
+def run_all(paths: list[Path], out_dir: Path, parameters: dict, timeout: int | None = None, device: str = "",
+            jobs: int = 1, on_done=None) -> list[Outcome]:
+    """Run ``paths``, at most ``jobs`` at a time (each in its own kernel), and return their outcomes in
+    the order of ``paths``. A notebook that needs others' checkpoints (``NEEDS``) starts only once
+    those of this run have finished. ``on_done(path, outcome)`` is called as each one ends."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    outcomes: dict[Path, Outcome] = {}
+    if jobs == 1:
+        for p in paths:
+            outcomes[p] = run_notebook(p, out_dir, parameters, timeout, device)
+            if on_done:
+                on_done(p, outcomes[p])
+        return [outcomes[p] for p in paths]
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pending, running = list(paths), {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_set_threads, initargs=(_kernel_threads(jobs),)) as pool:
+        while pending or running:
+            for p in list(pending):
+                if len(running) >= jobs:
+                    break
+                unfinished = [q.name[:2] for q in [*pending, *running.values()] if q is not p]
+                if any(n in unfinished for n in NEEDS.get(p.name[:2], ())):
+                    continue
+                pending.remove(p)
+                running[pool.submit(run_notebook, p, out_dir, parameters, timeout, device)] = p
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                p = running.pop(f)
+                outcomes[p] = f.result()
+                if on_done:
+                    on_done(p, outcomes[p])
+    return [outcomes[p] for p in paths]
+
+
+def kernelspec() -> dict:
+    """The notebook metadata of the kernel ``make install`` installs (``python3``), so that a stored
+    notebook opens in JupyterLab without a kernel change (and without an unsaved mark)."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        return {"name": "python3", "display_name": spec.display_name, "language": spec.language}
+    except Exception:       # no kernel installed here: ipykernel's own name for it
+        return {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
 def store(executed: Path, source: Path) -> None:
     """Write an executed notebook back over its source, so the repository shows real outputs.
 
     Papermill's injected-parameters cell and per-cell timing metadata are dropped: the
     stored notebook keeps its own parameters cell (so nbval and JupyterLab run it with
     the defaults), and the run's parameters stay in the notebook's ``papermill`` metadata.
+    The kernel spec is the installed one's (``kernelspec``).
     A progress bar's updates (stream chunks that overwrite a line with ``\r``) are kept as
     their final state only, as JupyterLab shows them.
     """
@@ -110,6 +181,7 @@ def store(executed: Path, source: Path) -> None:
 
     nb = nbformat.read(executed, as_version=4)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nb.metadata["kernelspec"] = kernelspec()
     for c in nb.cells:
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
@@ -197,6 +269,9 @@ def main(argv=None) -> int:
                     help="where executed notebooks go (default: runs/<profile>/notebooks)")
     ap.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the notebook's)")
     ap.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks run at the same time, each in its own kernel (sharing the GPU, or the CPU's "
+                         "cores); 08 waits for the notebooks whose checkpoints it evaluates (default: 1)")
     ap.add_argument("--store", action="store_true",
                     help="write each successfully executed notebook back over its source (committed outputs)")
     ap.add_argument("--store-from", type=Path, default=None, metavar="FOLDER",
@@ -218,15 +293,20 @@ def main(argv=None) -> int:
     parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device}
     os.environ.setdefault("COURSE_PROGRESS", "text")   # progress bars whose stored output shows the end
     print(f"running {len(paths)} notebook(s), profile {args.profile}, outputs in {out_dir}", flush=True)
-    device = device_label(args.device)     # the notebooks' "auto" (or --device) resolves the same way
-    outcomes, t0 = [], time.perf_counter()
-    for p in paths:
-        o = run_notebook(Path(p).resolve(), out_dir, parameters, args.timeout, device)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    # the notebooks' "auto" (or --device) resolves the same way
+    device = device_label(args.device, _kernel_threads(args.jobs))
+
+    def done(p: Path, o: Outcome) -> None:
         print(f"  {o.status:6s} {o.notebook} ({o.seconds:.1f} s)" + (f"\n    {o.error}" if o.error else ""),
               flush=True)
-        outcomes.append(o)
         if args.store and o.status == "ok":
-            store(out_dir / Path(p).name, Path(p))
+            store(out_dir / p.name, p)
+
+    t0 = time.perf_counter()
+    outcomes = run_all([Path(p).resolve() for p in paths], out_dir, parameters, args.timeout, device,
+                       args.jobs, done)
     total = time.perf_counter() - t0
     print()
     print(summary(outcomes, total))
@@ -234,7 +314,9 @@ def main(argv=None) -> int:
     if len(merged["notebooks"]) > len(outcomes):
         print(f"the run's summary also keeps {len(merged['notebooks']) - len(outcomes)} notebook(s) run earlier: "
               f"{merged['total_seconds']:.1f} s in all")
-    results.save("run_summary", {**merged, "run_profile": args.profile}, args.profile)
+    results.save("run_summary", {**merged, "run_profile": args.profile,
+                                 "last_call": {"jobs": args.jobs, "wall_seconds": round(total, 1),
+                                               "notebooks": [o.notebook for o in outcomes]}}, args.profile)
     failed = [o for o in outcomes if o.status != "ok"]
     for o in failed:
         print(f"FAILED: {o.error}", file=sys.stderr)

@@ -12,7 +12,8 @@
 #   python -m helpers.run --store-from OUT && python -m helpers.report
 #
 # stores the notebooks that finished over their sources, with their records and figures, and rebuilds
-# the report. PYTHON picks the interpreter (default: .venv/bin/python if there is one, else python3).
+# the report. PYTHON picks the interpreter (default: .venv/bin/python if there is one, else python3);
+# JOBS how many notebooks run at the same time on the one GPU (default 4; 08 waits for those it reads).
 set -uo pipefail
 if [[ $# -lt 2 ]]; then echo "usage: $0 DATA_DIR OUT [NOTEBOOK ...]" >&2; exit 2; fi
 data=$1 out=$2; shift 2
@@ -26,7 +27,7 @@ for nb in "$@"; do notebooks+=("$(cd "$(dirname "$nb")" && pwd)/$(basename "$nb"
 cd "$(dirname "$0")/.."
 py=${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
 COURSE_RUN_DIR=$out COURSE_PROGRESS=text "$py" -m helpers.run --profile full --data-dir "$data" \
-  --output-dir "$out/notebooks" "${notebooks[@]}"
+  --jobs "${JOBS:-4}" --output-dir "$out/notebooks" "${notebooks[@]}"
 status=$?
 mkdir -p "$out/results" "$out/figures" "$out/notebooks"
 tar czf "$out.tgz.tmp" -C "$out" results figures notebooks && mv "$out.tgz.tmp" "$out.tgz" \

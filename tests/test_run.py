@@ -160,6 +160,8 @@ def test_store_keeps_the_outputs_and_only_the_final_state_of_a_progress_bar(tmp_
     outputs = nbformat.read(nb, 4).cells[-1].outputs
     assert [(o.name, o.text) for o in outputs] == [          # ...the stored notebook keeps what a reader sees
         ("stdout", "before\n"), ("stderr", "training 3/3\n"), ("stdout", "after\n")]
+    assert nbformat.read(nb, 4).metadata.kernelspec == run.kernelspec()      # the installed kernel: no unsaved mark
+    assert run.kernelspec()["display_name"] == "Python 3 (ipykernel)"
 
 
 def test_evaluation_notebook_alone_trains_stand_ins_under_their_own_names(tmp_path, monkeypatch, capsys):
@@ -176,3 +178,41 @@ def test_evaluation_notebook_alone_trains_stand_ins_under_their_own_names(tmp_pa
     rows = json.loads((run_dir / "results" / "08_test_table.json").read_text())["rows"]
     assert [r["model"] for r in rows] == list(notebooks)
     assert all(r["weights"] == f"stand-in trained here (08_standin_{r['model']})" for r in rows)
+
+
+def test_jobs_run_notebooks_side_by_side_and_08_waits_for_the_checkpoints_it_reads(tmp_path, monkeypatch):
+    """Two notebooks at a time; 08 starts only after 07 (whose checkpoint it reads) has finished."""
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / "run"))
+    log = tmp_path / "log.txt"
+    step = ("import time, pathlib\nlog = pathlib.Path({log!r})\n"
+            "log.open('a').write('{n} start ' + str(time.time()) + '\\n')\ntime.sleep({sleep})\n"
+            "log.open('a').write('{n} end ' + str(time.time()) + '\\n')")
+    nbs = [notebook(tmp_path / f"{n}_x.ipynb", step.format(log=str(log), n=n, sleep=s), "print('DATA: none')")
+           for n, s in (("06", 3), ("07", 3), ("08", 0))]
+    assert run.main([*map(str, nbs), "--profile", "smoke", "--jobs", "2", "--output-dir", str(tmp_path / "out")]) == 0
+    events = {tuple(line.split()[:2]): float(line.split()[2]) for line in log.read_text().splitlines()}
+    assert events[("07", "start")] < events[("06", "end")]          # 06 and 07 ran side by side
+    assert events[("08", "start")] >= events[("07", "end")]         # 08 waited for 07
+    summary = json.loads((tmp_path / "run" / "results" / "run_summary.json").read_text())
+    assert [o["notebook"] for o in summary["notebooks"]] == ["06_x.ipynb", "07_x.ipynb", "08_x.ipynb"]
+    last = summary["last_call"]
+    assert last["jobs"] == 2 and last["wall_seconds"] > 0 and last["notebooks"] == ["06_x.ipynb", "07_x.ipynb", "08_x.ipynb"]
+
+
+def test_jobs_2_stores_the_numbers_of_a_sequential_run(tmp_path, monkeypatch):
+    """The smoke profile of two course notebooks, one after the other and side by side (one thread
+    per kernel in both): the same records, epoch by epoch, and the same printed outputs."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    picked = [str(ROOT / "notebooks" / n) for n in ("02_mlp.ipynb", "04_resnet.ipynb")]
+    records = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / f"run{jobs}"))
+        out = tmp_path / f"out{jobs}"
+        assert run.main([*picked, "--profile", "smoke", "--jobs", str(jobs), "--output-dir", str(out)]) == 0
+        recs = {}
+        for f in sorted((tmp_path / f"run{jobs}" / "results").glob("0[24]_*.json")):
+            r = json.loads(f.read_text())
+            recs[f.stem] = [{k: v for k, v in h.items() if k != "seconds"} for h in r.get("histories", [])] \
+                + [r.get("test_acc")]
+        records[jobs] = recs
+    assert records[1] and records[1] == records[2]
