@@ -45,7 +45,7 @@ SECTIONS = [
 SOURCE_NUMBERS = [
     ("MLP", "B: Kaggle test", 0.4242, "02_mlp_best"),
     ("Simple CNN", "B: Kaggle test (A: 0.77)", 0.7252, "03_cnn_best"),
-    ("ResNet18", "A", 0.78, "04_resnet_best"),
+    ("ResNet (A: ResNet-18; ours: ResNet-9)", "A", 0.78, "04_resnet_best"),
     ("ViT from scratch", "A (B: 0.5408)", 0.73, "05_vit_best"),
     ("Pretrained, fine-tuned", "B: MobileNetV3-S, Kaggle test", 0.8316, "09_efficientnet_finetune"),
     ("CIFAR-100 TwoLayerNet", "C", 0.22, "09_cifar100_two_layer"),
