@@ -103,7 +103,7 @@ def test_a_bad_setting_is_refused_before_a_finished_run_is_touched(cifar_splits,
     bad = [({"epochs": -1}, ValueError, "epochs"), ({"optimizer": "nestrov"}, ValueError, "nestrov"),
            ({"lr": -0.1}, ValueError, "lr"), ({"scheduler": "cosin"}, ValueError, "cosin"),
            ({"warmup_epoch": 1}, TypeError, "warmup_epoch"), ({"seeds": ()}, ValueError, "seeds"),
-           ({"resume": True}, TypeError, "resume")]
+           ({"resume": True}, TypeError, "resume"), ({"amp": "float16"}, ValueError, "amp must be one of")]
     for change, error, named in bad:
         with pytest.raises(error, match=named):
             experiment.run("done", lenet, train, val, **{**kw, **change}, reuse=True)
