@@ -200,7 +200,8 @@ class RecipeResult:
     def record(self) -> dict:
         """The numbers a notebook saves with ``results.save`` (keys as in ``experiment.run``'s records)."""
         return {"test_acc": self.accuracy, "test_acc_no_tta": self.accuracy_no_tta, "seconds": self.train_seconds,
-                "device": self.device, "epochs": self.epochs, "parameters": self.parameters}
+                "device": self.device, "epochs": self.epochs, "parameters": self.parameters,
+                "architecture": "FastNet"}
 
 
 class _Timer:

@@ -49,8 +49,8 @@ def test_report_builds_with_every_section_and_table(smoke_run, tmp_path):
     for title, _, _ in report.SECTIONS:
         assert f"## {title}\n" in md
     assert "## Compared with the source reports" in md and "## The four questions" in md
-    row = next(line for line in md.splitlines() if line.startswith("| MLP |"))
-    assert "42.42 %" in row and "points" in row                        # source's number, ours, the difference
+    row = next(line for line in md.splitlines() if line.startswith("| MLP | B |"))
+    assert "42.42 %" in row and "not comparable" in row and "points" not in row   # Kaggle's set is not ours
     assert md.count("| record | model |") == 2                          # tables for the two notebooks with records
     assert "02_mlp.ipynb | ok | 3.5 s | cuda (NVIDIA H200) |" in md      # each notebook's device
     page = html_path.read_text()
@@ -130,8 +130,9 @@ def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(t
     cnn = md.split("## CNN")[1].split("\n## ")[0]
     assert "| 03_speedrun |" in cnn and "93.87 %" in cnn          # a record with no validation set is listed
     assert "| 03_cnn_best | cnn3 |" in cnn and "| 03_built_by_hand | ConvNet |" in cnn   # spec name, else class
-    row = next(line for line in md.splitlines() if line.startswith("| Fine-tuned to STL-10"))
-    assert "83.58 % (cifar10-fewshot)" in row                     # which target our number was measured on
+    row = next(line for line in md.splitlines() if line.startswith("| Fine-tuned from CIFAR-100 to STL-10"))
+    assert "83.58 % (09_finetune_target) | few-shot CIFAR-10, a stand-in for STL-10 |" in row   # what ours measured
+    assert "not comparable" in row and "points" not in row
     assert "09_backbones: no rows in this run" in md.split("## Transfer learning")[1]
     evaluation = md.split("## Test evaluation")[1].split("\n## ")[0]
     assert "| model | test accuracy |" in evaluation and "| 03_cnn_best | 0.9123 |" in evaluation
@@ -201,3 +202,43 @@ def test_an_ill_formed_run_summary_is_named(tmp_path):
     (run / "results" / "run_summary.json").write_text(json.dumps({"notebooks": [{"notebook": "03_cnn.ipynb"}]}))
     with pytest.raises(results.RecordError, match=r"run_summary.json: notebook entry 0 lacks \['status', 'seconds'\]"):
         report.build_markdown(run, tmp_path / "report", "full")
+
+
+def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_as_data(tmp_path):
+    """A small real run with the STL-10 stand-in: records of each kind, figures of several notebooks."""
+    real = "real cifar10 (the original files, official checksums) from data"
+    standin = "GENERATED stand-in data in runs/standin, not real results: stl10 not found: looked in data"
+    run = _full_run(tmp_path / "run", {"00_data.ipynb": f"{real} | {standin}", "03_cnn.ipynb": real,
+                                       "09_transfer.ipynb": real}, [
+        ("03_cnn_best", {"test_acc": 0.91, "best_val_acc": 0.92, "model": {"name": "cnn3", "kwargs": {}}}),
+        ("03_recipe", {"test_acc": 0.937, "test_acc_no_tta": 0.93, "seconds": 3.6, "device": "cuda"}),
+        ("07_sweep_best", {"test_acc": 0.80, "best_val_acc": 0.81, "model": None}),
+        ("09_finetune_target", {"test_acc": 0.8358, "best_val_acc": 0.88, "model": None, "architecture": "LeNet",
+                                "config": {"target": "cifar10-fewshot"}}),
+        ("02_mlp_best", {"test_acc": 0.60, "best_val_acc": 0.61, "model": {"name": "mlp_small", "kwargs": {}}})])
+    (run / "figures").mkdir()
+    saved = ["00_cifar10_samples", "00_stl10_subset", "03_curves", "03_grid", "03_heatmap", "03_ablation",
+             "03_filters", "09_tsne"]
+    for name in saved:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        plots.save(fig, run / "figures" / f"{name}.png")
+    md = report.build_markdown(run, tmp_path / "report", "full")
+    lines = md.splitlines()
+    table = [l for l in md.split("## Compared with the source reports")[1].splitlines() if l.startswith("| ")][2:]
+    for row in table:                                   # a difference only where both sides measured the same set
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        their_set, our_set, diff = cells[3], cells[5], cells[6]
+        assert ("points" in diff) == (their_set == our_set != "–"), row
+    cnn_a = next(l for l in lines if l.startswith("| Simple CNN | A |"))
+    assert "91.00 % (03_cnn_best)" in cnn_a and "+14.00 points" in cnn_a          # the best of 03 and 07
+    assert "![00_stl10_subset]" not in md and "00_stl10_subset is left out" in md   # no stand-in as data
+    for name in saved:
+        assert name in md, name                                                   # every figure is there
+    shown = re.findall(r"!\[([^\]]+)\]", md)
+    assert sorted(shown) == sorted(n for n in saved if n != "00_stl10_subset")
+    for section in ("## CNN", "## Hyperparameter sweeps", "## Transfer learning", "## MLP"):
+        body = md.split(section)[1].split("\n## ")[0]
+        for row in [l for l in body.splitlines() if l.startswith("| 0")]:
+            assert row.split(" | ")[1].strip(), row                              # no blank model cell
+    assert "| 03_recipe | FastNet (fast recipe) |" in md and "| 07_sweep_best | not recorded |" in md
