@@ -166,6 +166,8 @@ def _answers(records: dict[str, dict]) -> str:
             if r.get("test_acc") == r.get("test_acc") and r.get("test_acc") is not None and "best_val_acc" in r]
     gap_text = "; ".join(f"{n}: validation {_pct(v)}, test {_pct(t)}" for n, v, t in gaps[:4])
     cnn, vit = acc("03_cnn_best"), acc("05_vit_best")
+    by_confidence = {row.get("predictions"): row for row in (records.get("08_loss_by_confidence") or {}).get("rows", [])}
+    sure_wrong = by_confidence.get("wrong, confidence >= 0.9")
     large, small = acc("02_mlp_large_source", "best_val_acc"), acc("02_mlp_small_source", "best_val_acc")
     return "\n\n".join([
         "**What are a loss function and cross-entropy?** A loss turns the model's output and the true label "
@@ -173,7 +175,11 @@ def _answers(records: dict[str, dict]) -> str:
         "the true class: it is small only when the model is confidently right, and it punishes confident "
         "mistakes hardest. Its gradient with respect to the logits is simply (probabilities − one-hot label)."
         + (f" In this run the small MLP reached {_pct(small)} validation accuracy and the large one {_pct(large)}:"
-           " the loss only helps if gradients can flow (notebook 02)." if small is not None and large is not None else ""),
+           " the loss only helps if gradients can flow (notebook 02)." if small is not None and large is not None else "")
+        + (f" Notebook 08 computes it by hand and checks it against PyTorch's: on the test set, the "
+           f"{sure_wrong['images']} images that {sure_wrong['model']} got wrong with a confidence of 0.9 or more cost "
+           f"{sure_wrong['mean loss']:.2f} each on average and {_pct(sure_wrong['share of the loss'])} of its whole "
+           "loss (08_loss_by_confidence)." if sure_wrong and sure_wrong.get("images") else ""),
         "**Why separate training, validation and test sets?** Training data fits the weights; validation data "
         "chooses everything else (architecture, learning rate, when to stop), so it is no longer unseen; the test "
         "set, used once at the end, estimates accuracy on new data."

@@ -215,7 +215,9 @@ def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_a
         ("07_sweep_best", {"test_acc": 0.80, "best_val_acc": 0.81, "model": None}),
         ("09_finetune_target", {"test_acc": 0.8358, "best_val_acc": 0.88, "model": None, "architecture": "LeNet",
                                 "config": {"target": "cifar10-fewshot"}}),
-        ("02_mlp_best", {"test_acc": 0.60, "best_val_acc": 0.61, "model": {"name": "mlp_small", "kwargs": {}}})])
+        ("02_mlp_best", {"test_acc": 0.60, "best_val_acc": 0.61, "model": {"name": "mlp_small", "kwargs": {}}}),
+        ("08_loss_by_confidence", {"rows": [{"model": "03_cnn_best", "predictions": "wrong, confidence >= 0.9",
+                                             "images": 120, "mean loss": 3.1, "share of the loss": 0.4}]})])
     (run / "figures").mkdir()
     saved = ["00_cifar10_samples", "00_stl10_subset", "03_curves", "03_grid", "03_heatmap", "03_ablation",
              "03_filters", "09_tsne"]
@@ -242,3 +244,6 @@ def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_a
         for row in [l for l in body.splitlines() if l.startswith("| 0")]:
             assert row.split(" | ")[1].strip(), row                              # no blank model cell
     assert "| 03_recipe | FastNet (fast recipe) |" in md and "| 07_sweep_best | not recorded |" in md
+    q1 = md.split("## The four questions")[1]
+    assert "the 120 images that 03_cnn_best got wrong with a confidence of 0.9 or more cost 3.10 each" in q1
+    assert "40.00 % of its whole loss" in q1
