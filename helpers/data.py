@@ -19,7 +19,6 @@ import math
 import os
 import pickle
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from . import profiles
+from .files import save_atomic
 
 __all__ = [
     "DatasetError", "ImageSet", "load", "splits", "Batches", "resolve_device",
@@ -457,13 +457,6 @@ def _patterns(labels: np.ndarray, num_classes: int, size: int, rng: np.random.Ge
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 class _Py2Str(bytes):
     """A byte string that pickles as a Python 2 ``str``, as in the original CIFAR files: it loads
     as ``bytes`` with ``encoding='bytes'`` and as ``str`` with ``encoding='latin1'``."""
@@ -495,7 +488,7 @@ def _py2(obj):
 def _write_pickle(path: Path, obj) -> None:
     buf = io.BytesIO()
     _Py2Pickler(buf, protocol=2).dump(_py2(obj))
-    _atomic_write(path, buf.getvalue())
+    save_atomic(buf.getvalue(), path)
 
 
 def make_standin(root: str | Path, datasets=("cifar10", "cifar100", "stl10"),
@@ -542,13 +535,13 @@ def make_standin(root: str | Path, datasets=("cifar10", "cifar100", "stl10"),
                 y = rng.permutation(np.repeat(np.arange(10), per))
                 # drawn at 32x32 and upscaled 3x: smaller files, and it still needs the 96x96 path
                 x = _patterns(y, 10, 32, rng).repeat(3, axis=2).repeat(3, axis=3)   # [N, 3, 96, 96]
-                _atomic_write(folder / f"{split}_X.bin", x.transpose(0, 1, 3, 2).tobytes())
-                _atomic_write(folder / f"{split}_y.bin", (y + 1).astype(np.uint8).tobytes())
-            _atomic_write(folder / "class_names.txt", ("\n".join(_STL10_CLASSES) + "\n").encode())
+                save_atomic(x.transpose(0, 1, 3, 2).tobytes(), folder / f"{split}_X.bin")
+                save_atomic((y + 1).astype(np.uint8).tobytes(), folder / f"{split}_y.bin")
+            save_atomic(("\n".join(_STL10_CLASSES) + "\n").encode(), folder / "class_names.txt")
         else:
             raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
-    _atomic_write(root / "STANDIN.json", json.dumps({"generated": True, "seed": seed,
-                                                      "datasets": list(datasets)}).encode())
+    save_atomic(json.dumps({"generated": True, "seed": seed, "datasets": list(datasets)}).encode(),
+                root / "STANDIN.json")
     return root
 
 

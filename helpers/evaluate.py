@@ -123,29 +123,20 @@ def export_predictions(model: torch.nn.Module, folder, csv_path, classes, mean, 
     Streams in batches (see ``predict_folder``), writes the CSV atomically, and prints one warning
     listing the images it skipped. Returns the number of rows written.
     """
-    import os
     import sys
-    import tempfile
-    from pathlib import Path
 
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    from .files import atomic_writer
+
     skipped: list[str] = []
     rows = 0
-    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("id,label\n")
-            for ids, preds in predict_folder(model, folder, mean, std, skipped=skipped, **kwargs):
-                f.writelines(f"{i},{classes[p]}\n" for i, p in zip(ids, preds.tolist()))
-                rows += len(ids)
+    with atomic_writer(csv_path, "w") as f:
+        f.write("id,label\n")
+        for ids, preds in predict_folder(model, folder, mean, std, skipped=skipped, **kwargs):
+            f.writelines(f"{i},{classes[p]}\n" for i, p in zip(ids, preds.tolist()))
+            rows += len(ids)
         if rows == 0:
             raise ValueError(f"none of the images in {folder} could be read ({', '.join(skipped[:5])}"
                              f"{', ...' if len(skipped) > 5 else ''}): no predictions written to {csv_path}")
-        os.replace(tmp, csv_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     if skipped:
         shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")
         print(f"WARNING: skipped {len(skipped)} unreadable or wrong-sized image(s): {shown}", file=sys.stderr)

@@ -23,7 +23,8 @@ from . import profiles, results
 from .data import Batches, ImageSet, resolve_device
 from .evaluate import Evaluation, evaluate
 from .models import count_parameters
-from .train import History, check_settings, fit, load_checkpoint, save_atomic, seed_everything
+from .files import save_atomic
+from .train import History, check_settings, fit, load_checkpoint, seed_everything
 
 __all__ = ["Outcome", "run", "load", "model_spec", "fingerprint"]
 

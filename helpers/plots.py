@@ -18,8 +18,8 @@ plt.rcParams.update(STYLE)
 
 
 def save(fig, path: str | Path) -> None:
-    """Write ``fig`` as a PNG atomically (rendered in memory, then ``train.save_atomic``)."""
-    from .train import save_atomic
+    """Write ``fig`` as a PNG atomically (rendered in memory, then ``files.save_atomic``)."""
+    from .files import save_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")

@@ -314,7 +314,7 @@ def build(run_dir: Path, out_dir: Path, profile: str, figures_dir: Path | None =
     With ``figures_dir`` the run's figures are copied there and its result records into
     ``out_dir/results`` (what a full run commits); the Markdown then refers to those copies.
     """
-    from .train import save_atomic
+    from .files import save_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if figures_dir is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from . import profiles
-from .train import save_atomic
+from .files import save_atomic
 
 __all__ = ["save", "load", "load_all", "read_record", "results_dir", "RecordError"]
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import profiles, results
-from .train import save_atomic
+from .files import atomic_writer, save_atomic
 
 NOTEBOOKS = profiles.REPO_ROOT / "notebooks"
 
@@ -186,9 +186,8 @@ def store(executed: Path, source: Path) -> None:
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
     nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
-    tmp = source.with_name(f".{source.name}.tmp")
-    nbformat.write(nb, tmp)
-    tmp.replace(source)
+    with atomic_writer(source, "w") as f:
+        nbformat.write(nb, f)
 
 
 def summary(outcomes: list[Outcome], total: float) -> str:

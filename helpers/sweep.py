@@ -51,7 +51,8 @@ from optuna.trial import TrialState
 
 from . import models, profiles
 from .data import Batches, ImageSet, find_data, is_standin, resolve_device, splits
-from .train import TrainingDiverged, fit, save_atomic, seed_everything
+from .files import save_atomic
+from .train import TrainingDiverged, fit, seed_everything
 
 __all__ = ["CNN_SPACE", "VIT_SPACE", "PRESETS", "SAMPLERS", "StorageError", "validate_space",
            "preset", "default_storage", "create_study", "optimize", "results_table", "best_config",

@@ -12,14 +12,12 @@ given a ``checkpoint_dir``, keeps two files there, each written atomically:
 """
 from __future__ import annotations
 
-import glob
 import inspect
 import json
 import pickle
 import math
 import os
 import random
-import tempfile
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -32,6 +30,7 @@ from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
 from .data import channels_last_pays
+from .files import save_atomic
 
 
 __all__ = ["fit", "History", "TrainingDiverged", "CheckpointError", "seed_everything", "make_optimizer",
@@ -84,57 +83,6 @@ class History:
             return "History(empty)"
         return (f"History({len(self.epoch)} epochs, last train loss {self.train_loss[-1]:.4f}, "
                 f"best val acc {self.best_val_acc:.4f} at epoch {self.best_epoch})")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:       # alive, but another user's
-        return True
-    return True
-
-
-def remove_stale_temps(path: str | Path) -> list[Path]:
-    """Delete the temporary files that killed writers of ``path`` left beside it (see
-    ``save_atomic``: their names carry the writer's process id, and that process is gone).
-    Returns the files removed."""
-    path = Path(path)
-    removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.pid*.tmp"):
-        pid = tmp.name[len(path.name) + 5:].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
-
-
-def save_atomic(obj, path: str | Path) -> Path:
-    """Write ``obj`` (bytes, or anything ``torch.save`` takes) to ``path`` atomically:
-    into a temporary file beside it, then renamed over it. A crash never leaves a
-    half-written file under ``path``; the temporary file of a writer that was killed
-    half-way is removed by the next write of the same ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(obj, bytes):
-                f.write(obj)
-            else:
-                torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes owner-only files; give the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 class CheckpointError(ValueError):

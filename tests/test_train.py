@@ -267,15 +267,6 @@ def test_progress_modes(cifar_splits, monkeypatch, capsys):
         train.fit(small_cnn(), *loaders(cifar_splits), epochs=1)
 
 
-def test_atomic_files_get_the_usual_permissions(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        path = train.save_atomic(b"data", tmp_path / "f.json")
-    finally:
-        os.umask(umask)
-    assert path.read_bytes() == b"data" and (path.stat().st_mode & 0o777) == 0o644
-
-
 # --------------------------------------------------------------------------- reliability
 
 
@@ -354,21 +345,6 @@ def test_a_hostile_checkpoint_is_refused_by_name_without_advice_to_unpickle_it(t
         train.load_checkpoint(path)
     assert "weights_only=False" not in str(e.value)
     assert not (ROOT / "runs" / "hostile-checkpoint-ran").exists()
-
-
-def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        stale = tmp_path / f".last.pt.pid{dead}.abc123.tmp"
-        live = tmp_path / f".last.pt.pid{sleeper.pid}.def456.tmp"      # a writer still at work
-        stale.write_bytes(b"half"), live.write_bytes(b"half")
-        train.save_atomic(b"whole", tmp_path / "last.pt")
-        assert not stale.exists() and live.exists()
-        assert (tmp_path / "last.pt").read_bytes() == b"whole"
-    finally:
-        sleeper.kill()
 
 
 def test_amp_dtypes_and_a_bad_amp_value():
