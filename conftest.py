@@ -20,6 +20,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["COURSE_PROGRESS"] = "off"
 
 
+def pytest_collection_modifyitems(config, items):
+    """nbval's notebook cells are integration tests: ``-m 'not integration'`` leaves them out."""
+    import pytest
+
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_unconfigure(config):
     """Delete the test run's temporary folder, unless COURSE_KEEP_TEST_FILES=1 asks to keep it."""
     if os.environ.get("COURSE_KEEP_TEST_FILES") == "1":

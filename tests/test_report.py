@@ -159,6 +159,7 @@ window.addEventListener("load", () => {
 </script></body>"""
 
 
+@pytest.mark.integration
 def test_report_html_opens_in_headless_chromium(smoke_run, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

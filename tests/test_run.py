@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from helpers import run
 
@@ -116,6 +117,7 @@ def test_runner_rejects_missing_notebooks(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_runner_command_line_on_notebook_00(tmp_path):
     res = subprocess.run([sys.executable, "-m", "helpers.run", "--profile", "smoke", "--output-dir",
                           str(tmp_path), str(ROOT / "notebooks" / "00_data.ipynb")],
@@ -164,6 +166,7 @@ def test_store_keeps_the_outputs_and_only_the_final_state_of_a_progress_bar(tmp_
     assert run.kernelspec()["display_name"] == "Python 3 (ipykernel)"
 
 
+@pytest.mark.integration
 def test_evaluation_notebook_alone_trains_stand_ins_under_their_own_names(tmp_path, monkeypatch, capsys):
     """Notebook 08 opened before 02-05 trains stand-ins; they must not pose as those notebooks' records."""
     run_dir = tmp_path / "run"
@@ -199,6 +202,7 @@ def test_jobs_run_notebooks_side_by_side_and_08_waits_for_the_checkpoints_it_rea
     assert last["jobs"] == 2 and last["wall_seconds"] > 0 and last["notebooks"] == ["06_x.ipynb", "07_x.ipynb", "08_x.ipynb"]
 
 
+@pytest.mark.integration
 def test_jobs_2_stores_the_numbers_of_a_sequential_run(tmp_path, monkeypatch):
     """The smoke profile of two course notebooks, one after the other and side by side (one thread
     per kernel in both): the same records, epoch by epoch, and the same printed outputs."""

@@ -290,5 +290,6 @@ def postgres_url():
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.integration
 def test_two_workers_share_a_postgresql_study(tiny, postgres_url):
     _two_workers(postgres_url, tiny[0])
