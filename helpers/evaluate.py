@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .metrics import Accuracy
 
-__all__ = ["Evaluation", "evaluate", "predict"]
+__all__ = ["Evaluation", "evaluate", "predict", "logits_and_labels", "predict_folder", "export_predictions"]
 
 
 @dataclass
@@ -32,25 +32,37 @@ class Evaluation:
 
 
 @torch.no_grad()
+def logits_and_labels(model: torch.nn.Module, batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's scores ``[N, K]`` (float32) and the labels ``[N]`` of every sample of ``batches``,
+    on the CPU. The model is evaluated in eval mode and left in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        scores, labels = [], []
+        for x, y in batches:
+            out = model(x)
+            scores.append((out[0] if isinstance(out, tuple) else out).float().cpu())
+            labels.append(y.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(scores), torch.cat(labels)
+
+
 def predict(model: torch.nn.Module, batches) -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities ``[N, K]`` and labels ``[N]`` for every sample of ``batches`` (on the CPU)."""
-    model.eval()
-    probs, labels = [], []
-    for x, y in batches:
-        out = model(x)
-        logits = out[0] if isinstance(out, tuple) else out
-        probs.append(F.softmax(logits.float(), 1).cpu())
-        labels.append(y.cpu())
-    return torch.cat(probs), torch.cat(labels)
+    logits, labels = logits_and_labels(model, batches)
+    return F.softmax(logits, 1), labels
 
 
 def evaluate(model: torch.nn.Module, batches) -> Evaluation:
-    """Evaluate ``model`` on every sample of ``batches`` (a ``helpers.data.Batches``).
+    """Evaluate ``model`` on every sample of ``batches`` (a ``helpers.data.Batches``): the loss is
+    the cross-entropy of the logits, as in training.
 
     A sample with non-finite scores counts as wrong and sits in no cell of the confusion matrix."""
-    probs, labels = predict(model, batches)
+    logits, labels = logits_and_labels(model, batches)
+    probs = F.softmax(logits, 1)
     k = probs.shape[1]
-    loss = F.nll_loss(torch.log(probs.double().clamp_min(1e-12)), labels).item()
+    loss = F.cross_entropy(logits.double(), labels).item()
     acc = Accuracy(k)
     acc.update(probs, labels)
     chosen = torch.isfinite(probs).all(1)          # a sample with NaN scores chose no class: no cell
@@ -83,15 +95,12 @@ def predict_folder(model: torch.nn.Module, folder, mean, std, image_size: int = 
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from .data import resolve_device
+    from .data import Batches, ImageSet, resolve_device
 
     dev = resolve_device(device)
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
     files = _image_files(folder)
     if not files:
         raise ValueError(f"no PNG images in {folder}: give the folder that holds the images (1.png, 2.png, ...)")
-    model.eval()
     for start in range(0, len(files), batch_size):
         ids, arrays = [], []
         for path in files[start:start + batch_size]:
@@ -107,14 +116,10 @@ def predict_folder(model: torch.nn.Module, folder, mean, std, image_size: int = 
                     skipped.append(f"{path.name} ({e})")
         if not ids:
             continue
-        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(dev).float().div_(255)
-        x = (x - mean_t) / std_t
-        if size is not None and size != image_size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        with torch.no_grad():
-            out = model(x)
-        logits = out[0] if isinstance(out, tuple) else out
-        yield ids, logits.argmax(1).cpu()
+        chunk = ImageSet(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous(),
+                         torch.zeros(len(ids), dtype=torch.long), ["unlabelled"], name=str(folder))
+        logits, _ = logits_and_labels(model, Batches(chunk, len(ids), device=dev, mean=mean, std=std, size=size))
+        yield ids, logits.argmax(1)
 
 
 def export_predictions(model: torch.nn.Module, folder, csv_path, classes, mean, std, **kwargs) -> int:

@@ -87,3 +87,22 @@ def test_a_folder_without_images_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"none of the images in .*bad could be read \(1.png"):
         evaluate.export_predictions(model(), tmp_path / "bad", tmp_path / "sub.csv", CLASSES, [0.5] * 3, [0.25] * 3)
     assert not (tmp_path / "sub.csv").exists() and not list(tmp_path.glob(".sub.csv*"))
+
+
+def test_evaluate_takes_the_loss_from_the_logits_and_leaves_the_models_mode(cifar_splits):
+    from helpers import data
+    _, val, _ = cifar_splits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10), nn.Dropout(0.5))
+    net.train()
+    batches = data.Batches(val, 50)
+    ev = evaluate.evaluate(net, batches)
+    assert net.training                                            # left as it was
+    net.eval()
+    logits = torch.cat([net(x) for x, _ in batches]).double()
+    assert ev.loss == pytest.approx(nn.functional.cross_entropy(logits, val.labels).item(), rel=1e-6)
+    big = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    with torch.no_grad():
+        big[1].weight.mul_(1e4)                                    # saturated softmax: p(true) underflows to 0
+    loss = evaluate.evaluate(big, batches).loss
+    assert loss > 30                                               # log(clamp(p, 1e-12)) would cap it at 27.6
