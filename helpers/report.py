@@ -19,6 +19,7 @@ import base64
 import datetime as _dt
 import html
 import json
+import math
 import os
 import re
 import shutil
@@ -94,6 +95,10 @@ def _comparison_rows(records: dict[str, dict]) -> list[list]:
     return rows
 
 
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def _model_name(record: dict) -> str:
     """The model of a record: its spec's name, else its class, else what the record is."""
     return ((record.get("model") or {}).get("name") or record.get("architecture")
@@ -162,9 +167,11 @@ def _answers(records: dict[str, dict]) -> str:
         r = records.get(name)
         return r.get(key) if r else None
 
-    gaps = [(n, r["best_val_acc"], r["test_acc"]) for n, r in records.items()
-            if r.get("test_acc") == r.get("test_acc") and r.get("test_acc") is not None and "best_val_acc" in r]
-    gap_text = "; ".join(f"{n}: validation {_pct(v)}, test {_pct(t)}" for n, v, t in gaps[:4])
+    finals = [[n, _model_name(r), _pct(r["best_val_acc"]), _pct(r["test_acc"]),
+               f"{100 * (r['test_acc'] - r['best_val_acc']):+.2f} points"]
+              for n, r in records.items() if _finite(r.get("test_acc")) and _finite(r.get("best_val_acc"))]
+    gap_table = _table(["final model (record)", "architecture", "best validation accuracy", "test accuracy", "test − validation"],
+                       finals) if finals else ""
     cnn, vit = acc("03_cnn_best"), acc("05_vit_best")
     by_confidence = {row.get("predictions"): row for row in (records.get("08_loss_by_confidence") or {}).get("rows", [])}
     sure_wrong = by_confidence.get("wrong, confidence >= 0.9")
@@ -183,7 +190,9 @@ def _answers(records: dict[str, dict]) -> str:
         "**Why separate training, validation and test sets?** Training data fits the weights; validation data "
         "chooses everything else (architecture, learning rate, when to stop), so it is no longer unseen; the test "
         "set, used once at the end, estimates accuracy on new data."
-        + (f" Our final models: {gap_text}." if gap_text else ""),
+        + (" Every final model of this run, with the validation accuracy that chose its weights and its one "
+           "test accuracy. Weights chosen by their validation accuracy also suit the validation set by chance, "
+           "so that number is optimistic; the test accuracy is the honest estimate:\n\n" + gap_table if gap_table else ""),
         "**What are augmentation, regularization and early stopping for?** All three fight overfitting: "
         "augmentation shows the model new, label-preserving variants of the images; regularization (weight "
         "decay, dropout, label smoothing) limits how sharply the model can fit the training set; early stopping "

@@ -228,7 +228,7 @@ def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_a
         plots.save(fig, run / "figures" / f"{name}.png")
     md = report.build_markdown(run, tmp_path / "report", "full")
     lines = md.splitlines()
-    table = [l for l in md.split("## Compared with the source reports")[1].splitlines() if l.startswith("| ")][2:]
+    table = [l for l in md.split("## Compared with the source reports")[1].split("\n## ")[0].splitlines() if l.startswith("| ")][2:]
     for row in table:                                   # a difference only where both sides measured the same set
         cells = [c.strip() for c in row.strip("|").split(" | ")]
         their_set, our_set, diff = cells[3], cells[5], cells[6]
@@ -248,3 +248,19 @@ def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_a
     q1 = md.split("## The four questions")[1]
     assert "the 120 images that 03_cnn_best got wrong with a confidence of 0.9 or more cost 3.10 each" in q1
     assert "40.00 % of its whole loss" in q1
+
+
+def test_question_2_lists_validation_and_test_of_every_final_model(tmp_path):
+    """Every record with a validation and a test accuracy is a row of Q2's table; a NaN test is left out."""
+    real = "real cifar10 (the original files, official checksums) from data"
+    finals = {f"0{k}_final": (0.70 + k / 100, 0.69 + k / 100) for k in range(2, 8)}   # six, more than a sentence holds
+    run = _full_run(tmp_path / "run", {"03_cnn.ipynb": real}, [
+        *[(n, {"best_val_acc": v, "test_acc": t, "model": {"name": f"net{n[1]}", "kwargs": {}}})
+          for n, (v, t) in finals.items()],
+        ("09_broken", {"best_val_acc": 0.5, "test_acc": float("nan"), "model": None}),
+        ("06_study_row", {"best_val_acc": 0.5})])
+    q2 = report.build_markdown(run, tmp_path / "report", "full").split("**Why separate training")[1].split("**What are")[0]
+    rows = [l for l in q2.splitlines() if l.startswith("| 0")]
+    assert [r.split(" | ")[0].strip("| ") for r in rows] == sorted(finals)
+    for row, (name, (v, t)) in zip(rows, sorted(finals.items())):
+        assert f"| {name} | net{name[1]} | {100 * v:.2f} % | {100 * t:.2f} % | -1.00 points |" == row
