@@ -220,3 +220,8 @@ def test_jobs_2_stores_the_numbers_of_a_sequential_run(tmp_path, monkeypatch):
                 + [r.get("test_acc")]
         records[jobs] = recs
     assert records[1] and records[1] == records[2]
+
+
+def test_committed_notebooks_name_the_installed_kernel():
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert nbformat.read(path, 4).metadata.kernelspec == run.kernelspec(), path.name
