@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
-from .data import channels_last_pays
+from .data import channels_last_pays, resolve_device
 from .files import save_atomic
 
 
 __all__ = ["fit", "History", "TrainingDiverged", "CheckpointError", "seed_everything", "make_optimizer",
-           "lr_factor", "save_atomic", "load_checkpoint", "OPTIMIZERS", "SCHEDULERS", "AMP"]
+           "lr_factor", "save_atomic", "load_checkpoint", "seconds_per_step", "OPTIMIZERS", "SCHEDULERS", "AMP"]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 AMP = ("auto", True, False, "bf16", "fp16")
@@ -416,3 +416,34 @@ def _check_resumable(path: Path, state: dict, settings: dict) -> None:
     if diff:
         raise ValueError(f"{path} was written by a training with other settings ({'; '.join(diff)}): "
                          "resume with the same settings, or start again with resume=False")
+
+
+def seconds_per_step(build, batch_size: int, *, steps: int = 2, amp: str | bool = "auto",
+                     device: str | torch.device = "auto", image_size: int = 32) -> float:
+    """Seconds one training step of a fresh ``build()`` model takes on ``device``, for an estimate
+    before hours of training: the fastest of ``steps`` steps on random images, after one warm-up step.
+
+    Multiply by the steps of a run (batches per epoch × epochs) for its training time; evaluation
+    comes on top. The global random state is left as it was, so the notebook's numbers do not change.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"seconds_per_step needs steps >= 1 and batch_size >= 1, got steps={steps}, "
+                         f"batch_size={batch_size}")
+    dev = resolve_device(device)
+    dtype = amp_dtype(amp, dev)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        model = build().to(dev).train()
+        opt = torch.optim.AdamW(model.parameters())
+        images = torch.rand(batch_size, 3, image_size, image_size, device=dev)
+        times = []
+        for _ in range(steps + 1):
+            start = time.perf_counter()
+            with torch.autocast(dev.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                loss = model(images).float().logsumexp(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            times.append(time.perf_counter() - start)
+    return min(times[1:])

@@ -388,3 +388,25 @@ def test_resume_hands_cpu_byte_tensors_to_set_rng_state(cifar_splits, tmp_path, 
     train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False,
               checkpoint_dir=tmp_path, resume=True)
     assert handed and all(s.device.type == "cpu" and s.dtype == torch.uint8 for s in handed)
+
+
+def test_seconds_per_step_times_fresh_training_steps_and_leaves_the_random_state_alone():
+    forwards = []
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 8 * 8, 10)
+
+        def forward(self, x):
+            forwards.append(x.shape)
+            return self.fc(x.flatten(1))
+
+    built = []
+    state = torch.get_rng_state()
+    seconds = train.seconds_per_step(lambda: built.append(1) or Counting(), 4, steps=3, device="cpu", image_size=8)
+    assert torch.equal(torch.get_rng_state(), state)              # the notebook's random numbers are untouched
+    assert built == [1] and forwards == [torch.Size([4, 3, 8, 8])] * 4   # one warm-up and three timed steps
+    assert 0 < seconds < 60
+    with pytest.raises(ValueError, match="steps >= 1"):
+        train.seconds_per_step(Counting, 4, steps=0, device="cpu")
