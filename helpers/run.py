@@ -290,7 +290,6 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
     parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device}
-    os.environ.setdefault("COURSE_PROGRESS", "text")   # progress bars whose stored output shows the end
     print(f"running {len(paths)} notebook(s), profile {args.profile}, outputs in {out_dir}", flush=True)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")

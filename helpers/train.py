@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm as text_tqdm
-from tqdm.auto import tqdm
 
+from . import progress as progress_mod
 from .data import channels_last_pays, resolve_device
 from .files import save_atomic
 
@@ -161,17 +160,9 @@ def lr_factor(scheduler: str, step: int, total_steps: int, steps_per_epoch: int,
 
 
 def progress_bar(total: int, progress: bool = True):
-    """One progress bar for a whole run. ``$COURSE_PROGRESS`` picks its form: ``auto`` (a widget
-    that updates in place in JupyterLab, text in a terminal), ``text`` (a text bar that ends showing
-    the final state, for headless runs whose outputs are stored) or ``off``."""
-    mode = os.environ.get("COURSE_PROGRESS", "auto") if progress else "off"
-    if mode not in ("auto", "text", "off"):
-        raise ValueError(f"COURSE_PROGRESS must be auto, text or off, got {mode!r}")
-    cls = text_tqdm if mode == "text" else tqdm
-    bar = cls(total=total, desc="training", unit="step", leave=True, disable=mode == "off",
-              mininterval=1.0 if mode == "auto" else 15.0, dynamic_ncols=mode == "auto", ascii=mode == "text")
-    bar.live = mode == "auto"     # a live bar shows each epoch's numbers at once; a text bar waits
-    return bar
+    """One progress bar for a whole run (``helpers.progress``: one line updated in place in a
+    notebook, text in a terminal; ``$COURSE_PROGRESS`` picks the form)."""
+    return progress_mod.bar(total, "training", enabled=progress)
 
 
 def _rng_state() -> dict:
@@ -390,8 +381,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
                              "scheduler": sched.state_dict(), "history": history.to_dict(),
                              "epoch": epoch, "bad_epochs": bad, "rng": _rng_state(), "settings": settings,
                              "scaler": scaler.state_dict() if scaler is not None else None}, last_path)
-            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tr_loss:.3f} val acc {va_acc:.3f}",
-                                refresh=bar.live)
+            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {tr_loss:.3f} val acc {va_acc:.3f}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch, history)
             if stop:
