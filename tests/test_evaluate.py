@@ -4,7 +4,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from helpers import evaluate, plots
+from helpers import data, evaluate, plots
+from helpers.train import fit
 
 CLASSES = ["airplane", "automobile", "bird"]
 
@@ -106,3 +107,23 @@ def test_evaluate_takes_the_loss_from_the_logits_and_leaves_the_models_mode(cifa
         big[1].weight.mul_(1e4)                                    # saturated softmax: p(true) underflows to 0
     loss = evaluate.evaluate(big, batches).loss
     assert loss > 30                                               # log(clamp(p, 1e-12)) would cap it at 27.6
+
+
+def test_evaluate_agrees_with_its_parts(cifar_splits):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
+                          nn.Linear(8 * 8 * 8, 10))
+    tr, va, _ = cifar_splits
+    fit(model, data.Batches(tr, 32, shuffle=True), data.Batches(va, 64), epochs=3, lr=3e-3, progress=False)
+    test = data.Batches(cifar_splits[2], 64)
+    ev = evaluate.evaluate(model, test)
+    n = len(cifar_splits[2])
+    assert ev.probabilities.shape == (n, 10)
+    assert torch.allclose(ev.probabilities.sum(1), torch.ones(n), atol=1e-5)
+    assert ev.confusion.sum() == n and torch.equal(ev.confusion.sum(1), cifar_splits[2].class_counts())
+    assert ev.accuracy == pytest.approx(ev.confusion.trace().item() / n)
+    assert torch.allclose(ev.per_class, (ev.confusion.diag() / ev.confusion.sum(1)).double())
+    with torch.no_grad():
+        logits = torch.cat([model.eval()(x) for x, _ in test])
+    expected = nn.functional.cross_entropy(logits, cifar_splits[2].labels).item()
+    assert ev.loss == pytest.approx(expected, rel=1e-4)

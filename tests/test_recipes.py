@@ -57,7 +57,8 @@ def test_recipe_trains_and_every_trick_can_be_switched_off(standin):
     train, test = data.load("cifar10", standin, "train"), data.load("cifar10", standin, "test")
     cfg = recipes.RecipeConfig(epochs=2, batch_size=64, widths=(8, 16, 16))
     r = recipes.train_recipe(train, test, cfg, device="cpu")
-    assert 0.0 <= r.accuracy <= 1.0 and r.train_seconds > 0 and r.device == "cpu"
+    right = r.accuracy * len(test)                     # a count of test images, not an average of averages
+    assert right == pytest.approx(round(right)) and r.train_seconds > 0 and r.device == "cpu"
     assert r.parameters == sum(p.numel() for p in recipes.FastNet(widths=(8, 16, 16)).parameters())
     assert r.record()["test_acc"] == r.accuracy and r.record()["parameters"] == r.parameters
     r2 = recipes.train_recipe(train, test, recipes.RecipeConfig(epochs=2, batch_size=64, widths=(8, 16, 16),
@@ -93,4 +94,5 @@ def test_recipe_on_a_set_smaller_than_one_batch_ends(standin):
     cfg = recipes.RecipeConfig(epochs=2, batch_size=4096, widths=(8, 16, 16), tta_level=0)
     assert len(train) < cfg.batch_size
     r = recipes.train_recipe(train, test, cfg, device="cpu")
-    assert 0.0 <= r.accuracy <= 1.0
+    right = r.accuracy * len(test)
+    assert right == pytest.approx(round(right)) and r.epochs == 2 and r.train_seconds > 0

@@ -237,23 +237,6 @@ def test_history_saves_atomically_as_json(tmp_path, cifar_splits):
     assert train.History.from_dict(json.loads((tmp_path / "h.json").read_text())) == h
 
 
-def test_evaluate_agrees_with_its_parts(cifar_splits):
-    model = small_cnn()
-    train.fit(model, *loaders(cifar_splits), epochs=3, lr=3e-3, progress=False)
-    test = data.Batches(cifar_splits[2], 64)
-    ev = evaluate.evaluate(model, test)
-    n = len(cifar_splits[2])
-    assert ev.probabilities.shape == (n, 10)
-    assert torch.allclose(ev.probabilities.sum(1), torch.ones(n), atol=1e-5)
-    assert ev.confusion.sum() == n and torch.equal(ev.confusion.sum(1), cifar_splits[2].class_counts())
-    assert ev.accuracy == pytest.approx(ev.confusion.trace().item() / n)
-    assert torch.allclose(ev.per_class, (ev.confusion.diag() / ev.confusion.sum(1)).double())
-    with torch.no_grad():
-        logits = torch.cat([model.eval()(x) for x, _ in test])
-    expected = nn.functional.cross_entropy(logits, cifar_splits[2].labels).item()
-    assert ev.loss == pytest.approx(expected, rel=1e-4)
-
-
 def test_progress_modes(cifar_splits, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROGRESS", "text")
     train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=True)
