@@ -16,8 +16,10 @@ _TMP = Path(tempfile.mkdtemp(prefix="course-tests-"))
 os.environ["COURSE_PROFILE"] = "smoke"
 os.environ["COURSE_RUN_DIR"] = str(_TMP / "run")
 os.environ["COURSE_STANDIN_DIR"] = str(_TMP / "standin")
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["COURSE_PROGRESS"] = "off"
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")   # for this process only: the notebooks' kernels keep their inline backend and show figures
 
 
 def pytest_collection_modifyitems(config, items):
