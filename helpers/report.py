@@ -173,6 +173,12 @@ def _answers(records: dict[str, dict]) -> str:
     gap_table = _table(["final model (record)", "architecture", "best validation accuracy", "test accuracy", "test − validation"],
                        finals) if finals else ""
     cnn, vit = acc("03_cnn_best"), acc("05_vit_best")
+    finals = [(n, records[n]) for n in ("03_cnn_best", "04_resnet_best", "05_vit_best") if n in records]
+    budget_table = _table(
+        ["final model (record)", "architecture", "parameters", "epochs", "training time", "device", "test accuracy"],
+        [[n, _model_name(r), f"{r.get('parameters', 0):,}", _cell(len((r.get("histories") or [{}])[0].get("epoch", []))),
+          f"{r.get('seconds', float('nan')):,.0f} s", r.get("device", "–"), _pct(r.get("test_acc"))]
+         for n, r in finals]) if finals else ""
     by_confidence = {row.get("predictions"): row for row in (records.get("08_loss_by_confidence") or {}).get("rows", [])}
     sure_wrong = by_confidence.get("wrong, confidence >= 0.9")
     large, small = acc("02_mlp_large_source", "best_val_acc"), acc("02_mlp_small_source", "best_val_acc")
@@ -200,7 +206,9 @@ def _answers(records: dict[str, dict]) -> str:
         "**How do ViTs and CNNs differ?** A CNN builds locality and translation equivariance into its "
         "convolutions; a ViT cuts the image into patches and lets attention relate any patch to any other, so it "
         "must learn those regularities from data, and it needs more data or stronger augmentation on small sets."
-        + (f" In this run the best CNN reached {_pct(cnn)} and the ViT {_pct(vit)} test accuracy." if cnn and vit else ""),
+        + (f" In this run the best CNN reached {_pct(cnn)} and the ViT {_pct(vit)} test accuracy." if cnn and vit else "")
+        + (" The final models of notebooks 03-05 with what each was given; accuracies compare fairly only where "
+           "the training time on the same device is about the same:\n\n" + budget_table if budget_table else ""),
     ])
 
 

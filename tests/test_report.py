@@ -264,3 +264,16 @@ def test_question_2_lists_validation_and_test_of_every_final_model(tmp_path):
     assert [r.split(" | ")[0].strip("| ") for r in rows] == sorted(finals)
     for row, (name, (v, t)) in zip(rows, sorted(finals.items())):
         assert f"| {name} | net{name[1]} | {100 * v:.2f} % | {100 * t:.2f} % | -1.00 points |" == row
+
+
+def test_question_4_sets_the_final_cnn_resnet_and_vit_side_by_side_with_their_budgets(tmp_path):
+    real = "real cifar10 (the original files, official checksums) from data"
+    finals = [("03_cnn_best", "cnn3", 40, 33.4, "cuda", 0.9109), ("04_resnet_best", "resnet9", 18, 3456.5, "cpu", 0.9159),
+              ("05_vit_best", "vit", 40, 13000.0, "cpu", 0.81)]
+    run = _full_run(tmp_path / "run", {"03_cnn.ipynb": real}, [
+        (n, {"best_val_acc": t, "test_acc": t, "seconds": s, "device": d, "parameters": 1000,
+             "model": {"name": m, "kwargs": {}}, "histories": [{"epoch": list(range(e))}]})
+        for n, m, e, s, d, t in finals])
+    q4 = report.build_markdown(run, tmp_path / "report", "full").split("**How do ViTs and CNNs differ?**")[1]
+    rows = [l for l in q4.splitlines() if l.startswith("| 0")]
+    assert rows == [f"| {n} | {m} | 1,000 | {e} | {s:,.0f} s | {d} | {100 * t:.2f} % |" for n, m, e, s, d, t in finals]
