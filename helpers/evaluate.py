@@ -40,8 +40,7 @@ def logits_and_labels(model: torch.nn.Module, batches) -> tuple[torch.Tensor, to
     try:
         scores, labels = [], []
         for x, y in batches:
-            out = model(x)
-            scores.append((out[0] if isinstance(out, tuple) else out).float().cpu())
+            scores.append(model(x).float().cpu())
             labels.append(y.cpu())
     finally:
         model.train(was_training)

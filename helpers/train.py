@@ -205,8 +205,7 @@ def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0
     with torch.set_grad_enabled(train):
         for step, (x, y) in enumerate(batches):
             with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-                out = model(x)
-                logits = out[0] if isinstance(out, tuple) else out
+                logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing if train else 0.0)
             if train:
                 bad = ~torch.isfinite(loss)
@@ -216,8 +215,9 @@ def _run_epoch(model, batches, optimizer=None, scheduler=None, label_smoothing=0
                 else:
                     first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
                 optimizer.zero_grad(set_to_none=True)
-                if isinstance(out, tuple) and len(out) > 1:    # Inception-style auxiliary logits
-                    loss = loss + 0.4 * F.cross_entropy(out[1].float(), y, label_smoothing=label_smoothing)
+                aux = getattr(model, "auxiliary_logits", None)   # an auxiliary classifier's (Inception v3)
+                if aux is not None:
+                    loss = loss + model.aux_weight * F.cross_entropy(aux.float(), y, label_smoothing=label_smoothing)
                 if scaler is not None:             # float16: scale the loss so small gradients survive
                     scaler.scale(loss).backward()
                     if grad_clip:

