@@ -32,7 +32,9 @@ NEEDS = {"08": ("02", "03", "04", "05", "07")}
 
 
 @dataclass
-class Outcome:
+class NotebookRun:
+    """How one notebook run went: status, wall time, the data it used, its error and device
+    (``experiment.Outcome`` is a training run's result; this is a whole notebook's)."""
     notebook: str
     status: str          # "ok" or "FAILED"
     seconds: float
@@ -78,7 +80,7 @@ def device_label(device: str | None = None, threads: int | None = None) -> str:
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | None = None,
-                 device: str = "") -> Outcome:
+                 device: str = "") -> NotebookRun:
     """Execute one notebook with papermill; never raises for a failing notebook."""
     import papermill as pm
 
@@ -98,7 +100,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | Non
         status = "FAILED"
         error = f"{path.name} could not run: {type(e).__name__}: {e}"
     seconds = time.perf_counter() - t0
-    return Outcome(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error, device)
+    return NotebookRun(path.name, status, seconds, _data_line(out_path) if out_path.exists() else "?", error, device)
 
 
 def _kernel_threads(jobs: int) -> int | None:
@@ -117,13 +119,13 @@ def _set_threads(threads: int) -> None:     # in each worker process, before it 
 
 
 def run_all(paths: list[Path], out_dir: Path, parameters: dict, timeout: int | None = None, device: str = "",
-            jobs: int = 1, on_done=None) -> list[Outcome]:
+            jobs: int = 1, on_done=None) -> list[NotebookRun]:
     """Run ``paths``, at most ``jobs`` at a time (each in its own kernel), and return their outcomes in
     the order of ``paths``. A notebook that needs others' checkpoints (``NEEDS``) starts only once
     those of this run have finished. ``on_done(path, outcome)`` is called as each one ends."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    outcomes: dict[Path, Outcome] = {}
+    outcomes: dict[Path, NotebookRun] = {}
     if jobs == 1:
         for p in paths:
             outcomes[p] = run_notebook(p, out_dir, parameters, timeout, device)
@@ -190,7 +192,7 @@ def store(executed: Path, source: Path) -> None:
         nbformat.write(nb, f)
 
 
-def summary(outcomes: list[Outcome], total: float) -> str:
+def summary(outcomes: list[NotebookRun], total: float) -> str:
     """A plain-text table: notebook, status, wall time, data used."""
     rows = [("notebook", "status", "wall time", "data")]
     rows += [(o.notebook, o.status, f"{o.seconds:8.1f} s", o.data if len(o.data) <= 150 else o.data[:147] + "...")
@@ -204,7 +206,7 @@ def summary(outcomes: list[Outcome], total: float) -> str:
     return "\n".join(lines)
 
 
-def merge_summary(previous: dict | None, outcomes: list[Outcome]) -> dict:
+def merge_summary(previous: dict | None, outcomes: list[NotebookRun]) -> dict:
     """The run's summary record: these outcomes over those of earlier invocations of the same profile.
 
     A full run may come in parts (a few notebooks per call on a lent GPU); a notebook run again
@@ -249,9 +251,9 @@ def store_from(folder: Path, profile: str, notebooks_dir: Path = NOTEBOOKS) -> l
             shutil.copytree(ckpt, run_dir / "checkpoints" / ckpt.name, dirs_exist_ok=True)
         stored.append(entry)
         print(f"  stored {entry['notebook']} ({entry['seconds']:.1f} s on {entry.get('device') or '?'})")
-    fields = set(Outcome.__dataclass_fields__)
+    fields = set(NotebookRun.__dataclass_fields__)
     merged = merge_summary(results.load("run_summary", profile),
-                           [Outcome(**{k: v for k, v in e.items() if k in fields}) for e in stored])
+                           [NotebookRun(**{k: v for k, v in e.items() if k in fields}) for e in stored])
     results.save("run_summary", {**merged, "run_profile": profile}, profile)
     return [e["notebook"] for e in stored]
 
@@ -296,7 +298,7 @@ def main(argv=None) -> int:
     # the notebooks' "auto" (or --device) resolves the same way
     device = device_label(args.device, _kernel_threads(args.jobs))
 
-    def done(p: Path, o: Outcome) -> None:
+    def done(p: Path, o: NotebookRun) -> None:
         print(f"  {o.status:6s} {o.notebook} ({o.seconds:.1f} s)" + (f"\n    {o.error}" if o.error else ""),
               flush=True)
         if args.store and o.status == "ok":
