@@ -13,8 +13,6 @@ restricted unpickler that admits only what the format needs.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import math
 import os
 import pickle
@@ -26,7 +24,6 @@ import numpy as np
 import torch
 
 from . import profiles
-from .files import save_atomic
 
 __all__ = [
     "DatasetError", "ImageSet", "load", "splits", "Batches", "resolve_device",
@@ -434,123 +431,6 @@ def splits(name: str, root: str | Path, val_fraction: float = 0.2, seed: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
-# Generated stand-in data, in the same on-disk formats
-# ---------------------------------------------------------------------------------------------
-_CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-_STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
-
-
-def _patterns(labels: np.ndarray, num_classes: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Images whose class shows in a stripe orientation and a faint tint, under random colour and
-    strong noise: learnable above chance within a few steps, but not trivially."""
-    n = len(labels)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    angle = np.pi * labels / num_classes + rng.normal(0, 0.2, n)
-    freq = 2 + (labels % 3) + rng.normal(0, 0.3, n)
-    phase = rng.uniform(0, 2 * np.pi, n)
-    wave = np.sin(2 * np.pi * freq[:, None, None] * (np.cos(angle)[:, None, None] * xx
-                                                     + np.sin(angle)[:, None, None] * yy) + phase[:, None, None])
-    hue = 2 * np.pi * ((labels * 7) % num_classes) / num_classes
-    tint = np.stack([np.cos(hue), np.cos(hue - 2.1), np.cos(hue + 2.1)], 1)       # [n, 3], by class
-    colour = 20 * tint + rng.normal(0, 25, (n, 3))                                 # plus a random cast
-    img = 128 + colour[:, :, None, None] + 40 * wave[:, None] + rng.normal(0, 40, (n, 3, size, size))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-class _Py2Str(bytes):
-    """A byte string that pickles as a Python 2 ``str``, as in the original CIFAR files: it loads
-    as ``bytes`` with ``encoding='bytes'`` and as ``str`` with ``encoding='latin1'``."""
-
-
-class _Py2Pickler(pickle._Pickler):
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def _save_py2str(self, obj):
-        n = len(obj)
-        self.write((pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else
-                    pickle.BINSTRING + n.to_bytes(4, "little")) + bytes(obj))
-        self.memoize(obj)
-
-    dispatch[_Py2Str] = _save_py2str
-
-
-def _py2(obj):
-    """Mark every bytes object inside dicts and lists as a Python 2 string."""
-    if isinstance(obj, bytes):
-        return _Py2Str(obj)
-    if isinstance(obj, dict):
-        return {_py2(k): _py2(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_py2(v) for v in obj]
-    return obj
-
-
-def _write_pickle(path: Path, obj) -> None:
-    buf = io.BytesIO()
-    _Py2Pickler(buf, protocol=2).dump(_py2(obj))
-    save_atomic(buf.getvalue(), path)
-
-
-def make_standin(root: str | Path, datasets=("cifar10", "cifar100", "stl10"),
-                 train_per_class: int = 60, test_per_class: int = 20, seed: int = 0) -> Path:
-    """Write small generated datasets in the standard on-disk layouts under ``root``.
-
-    Every class gets a recognisable colour and stripe pattern with noise, so a
-    model learns them above chance in a few steps. The readers above read them
-    exactly as they read the real files (and so does torchvision).
-    """
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    for name in datasets:
-        folder = root / DATASETS[name].folder
-        folder.mkdir(parents=True, exist_ok=True)
-        if name == "cifar10":
-            for split, files in DATASETS[name].files.items():
-                per = train_per_class if split == "train" else test_per_class
-                y = rng.permutation(np.repeat(np.arange(10), per))
-                x = _patterns(y, 10, 32, rng).reshape(len(y), -1)
-                for i, part in enumerate(np.array_split(np.arange(len(y)), len(files))):
-                    _write_pickle(folder / files[i], {
-                        b"batch_label": b"generated stand-in", b"labels": y[part].tolist(),
-                        b"data": x[part], b"filenames": [b"standin_%05d.png" % j for j in part]})
-            _write_pickle(folder / "batches.meta", {b"label_names": [c.encode() for c in _CIFAR10_CLASSES],
-                                                    b"num_cases_per_batch": 10000, b"num_vis": 3072})
-        elif name == "cifar100":
-            fine = [f"class_{i:02d}" for i in range(100)]
-            coarse_names = [f"superclass_{i:02d}" for i in range(20)]
-            coarse_of = rng.permutation(np.repeat(np.arange(20), 5))
-            for split in ("train", "test"):
-                per = max(2, (train_per_class if split == "train" else test_per_class) // 5)
-                y = rng.permutation(np.repeat(np.arange(100), per))
-                x = _patterns(y, 100, 32, rng).reshape(len(y), -1)
-                _write_pickle(folder / split, {
-                    b"batch_label": b"generated stand-in", b"fine_labels": y.tolist(),
-                    b"coarse_labels": coarse_of[y].tolist(), b"data": x,
-                    b"filenames": [b"standin_%05d.png" % j for j in range(len(y))]})
-            _write_pickle(folder / "meta", {b"fine_label_names": [c.encode() for c in fine],
-                                            b"coarse_label_names": [c.encode() for c in coarse_names]})
-        elif name == "stl10":
-            for split in ("train", "test"):
-                per = max(4, (train_per_class if split == "train" else test_per_class) // 3)
-                y = rng.permutation(np.repeat(np.arange(10), per))
-                # drawn at 32x32 and upscaled 3x: smaller files, and it still needs the 96x96 path
-                x = _patterns(y, 10, 32, rng).repeat(3, axis=2).repeat(3, axis=3)   # [N, 3, 96, 96]
-                save_atomic(x.transpose(0, 1, 3, 2).tobytes(), folder / f"{split}_X.bin")
-                save_atomic((y + 1).astype(np.uint8).tobytes(), folder / f"{split}_y.bin")
-            save_atomic(("\n".join(_STL10_CLASSES) + "\n").encode(), folder / "class_names.txt")
-        else:
-            raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
-    save_atomic(json.dumps({"generated": True, "seed": seed, "datasets": list(datasets)}).encode(),
-                root / "STANDIN.json")
-    return root
-
-
-def is_standin(root: str | Path) -> bool:
-    """Whether ``root`` holds generated stand-in data rather than real data."""
-    return (Path(root) / "STANDIN.json").is_file()
-
-
-# ---------------------------------------------------------------------------------------------
 # Which data a notebook uses
 # ---------------------------------------------------------------------------------------------
 @dataclass
@@ -631,51 +511,6 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
 # ---------------------------------------------------------------------------------------------
 # Batches on the device
 # ---------------------------------------------------------------------------------------------
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
-
-
-def channels_last_pays(device: torch.device) -> bool:
-    """Whether convolutions run faster on ``device`` with channels-last (NHWC) memory.
-
-    True on CUDA (tensor cores want it) and on the CPU: one training step of the zoo's
-    convolutional nets on a 2-core x86 CPU, batch 256, took 1.04x (ResNet18) to 1.65x
-    (RR-4) less time, and networks without convolutions were unchanged (1.00x). False on
-    Apple's MPS, where it was not measured.
-    """
-    return device.type in ("cuda", "cpu")
-
-
-def bf16_pays(device: torch.device, cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether bfloat16 mixed precision (``fit(amp=True)``) speeds up training on ``device``.
-
-    True on CUDA GPUs with bf16 support, and on x86 CPUs whose flags (``/proc/cpuinfo``) name
-    native bf16 arithmetic (``avx512_bf16`` or ``amx_bf16``): one training step of ResNet-9,
-    RN-4 and ResNet-18 (CIFAR stem) took 2.0x, 3.7x and 1.9x less time with it on a 2-core AMD
-    EPYC with ``avx512_bf16``. Elsewhere the CPU would emulate bf16, so False (as on MPS, where
-    it was not measured). The numbers differ slightly from float32's, so a run records it.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    try:
-        with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 class Batches:
     """Iterate over an ImageSet in batches, the whole set living on ``device`` as uint8.
 
@@ -746,3 +581,9 @@ class Batches:
                 x = t(x, g)
             yield self.normalize(x), self.labels[idx]
         self.epoch += 1
+
+
+# The stand-in data is written in this module's formats (DATASETS), so it is imported last; device
+# helpers live in devices.py. Both stay reachable as data.<name>, as the notebooks use them.
+from .devices import bf16_pays, channels_last_pays, resolve_device  # noqa: E402
+from .standin import is_standin, make_standin  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-from helpers import augment, data
+from helpers import augment, data, standin
 
 
 # --- readers -------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def test_stl10_reader_reads_column_major_planes(tmp_path):
     for split in ("train", "test"):
         (folder / f"{split}_X.bin").write_bytes(img.transpose(0, 1, 3, 2).tobytes())
         (folder / f"{split}_y.bin").write_bytes(bytes([3, 10]))
-    (folder / "class_names.txt").write_text("\n".join(data._STL10_CLASSES))
+    (folder / "class_names.txt").write_text("\n".join(standin._STL10_CLASSES))
     s = data.load("stl10", tmp_path, "train")
     assert torch.equal(s.images, torch.from_numpy(img))
     assert s.labels.tolist() == [2, 9]
@@ -327,6 +327,6 @@ def test_an_empty_stl10_file_is_an_error_naming_it(tmp_path):
     for split in ("train", "test"):
         (folder / f"{split}_X.bin").write_bytes(b"")
         (folder / f"{split}_y.bin").write_bytes(b"")
-    (folder / "class_names.txt").write_text("\n".join(data._STL10_CLASSES))
+    (folder / "class_names.txt").write_text("\n".join(standin._STL10_CLASSES))
     with pytest.raises(data.DatasetError, match=r"train_X.bin is empty \(0 bytes\).*fetch STL-10 again"):
         data.load("stl10", tmp_path, "train")
