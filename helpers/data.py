@@ -585,5 +585,5 @@ class Batches:
 
 # The stand-in data is written in this module's formats (DATASETS), so it is imported last; device
 # helpers live in devices.py. Both stay reachable as data.<name>, as the notebooks use them.
-from .devices import bf16_pays, channels_last_pays, resolve_device  # noqa: E402
+from .devices import bf16_pays, channels_last_pays, resolve_device  # noqa: E402, F401
 from .standin import is_standin, make_standin  # noqa: E402

@@ -18,7 +18,6 @@ import argparse
 import base64
 import datetime as _dt
 import html
-import json
 import math
 import os
 import re

@@ -7,37 +7,28 @@ any number of workers on one study, median pruning, and the tables and figures t
     sweep.results_table(study)                        # one row per trial
     sweep.best_config(study)                          # what to retrain
 
-A space maps each parameter to a **list** of choices (categorical; the grid sampler makes each list
-one axis of its grid) or to a **range** ``(low, high, "log" | "linear")`` (integers when both ends
-are integers). ``fixed`` holds the settings all trials share. A trial's settings (fixed, then
-sampled) are routed by name: ``model`` names the model (``helpers.models.build``), ``batch_size``
-the batch size, the keywords of ``helpers.train.fit`` (``epochs``, ``lr``, ``optimizer``,
-``weight_decay``, ``scheduler`` ...) go to training, and all others (``dropout``, ``patch_size``,
-``channels`` ...) to the model's constructor. Every trial trains with the study's seed, so trials
-differ by their hyperparameters alone. The objective is the best validation accuracy.
+The space and the fixed settings are plain dicts (``helpers.spaces``). Every trial trains with
+the study's seed, so trials differ by their hyperparameters alone. The objective is the best
+validation accuracy.
 
 The study stores its settings itself (``study.user_attrs["sweep"]``), so other processes and
 machines can join it with nothing but its name and storage URL:
 
     python -m helpers.sweep worker --study vit --storage postgresql://user@host/sweeps --trials 40
 
-``n_trials`` is the total the study should end with, counting finished (COMPLETE or PRUNED)
-trials. A worker claims each trial under a lock (a lock file beside a SQLite database, an
-advisory lock in PostgreSQL) after counting the finished and running ones, so workers never run
-more trials than asked for. While it trains, a worker records a heartbeat; a trial whose
-heartbeat stops (its process was killed) is marked FAIL after a grace period and its parameters
-are queued again. So a killed sweep resumes where it stopped: no trial is lost, none is counted
-twice.
+Optuna does the distributed work: ``Study.optimize`` runs the trials, Optuna's heartbeat marks a
+killed worker's trial FAIL and ``RetryHeartbeatStaleTrialCallback`` queues its parameters again,
+so a killed sweep resumes where it stopped. One thing is ours: ``n_trials`` is the total of
+finished (COMPLETE or PRUNED) trials the study should end with, and workers count and start
+trials one at a time under a lock (``_Lock``), so together they never run more than asked for.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import contextlib
-import inspect
 import math
 import sys
-import threading
 import time
 import warnings
 import weakref
@@ -52,200 +43,51 @@ from optuna.trial import TrialState
 from . import models, profiles
 from .data import Batches, ImageSet, find_data, is_standin, resolve_device, splits
 from .files import save_atomic
+from .spaces import (CNN_SPACE, PRESETS, SAMPLERS, VIT_SPACE, check_settings, grid_size, preset, route,  # noqa: F401
+                     suggest, validate_space)
 from .train import TrainingDiverged, fit, seed_everything
 
 __all__ = ["CNN_SPACE", "VIT_SPACE", "PRESETS", "SAMPLERS", "StorageError", "validate_space",
            "preset", "default_storage", "create_study", "optimize", "results_table", "best_config",
            "study_settings", "importances", "plot_best_curves", "plot_parallel", "plot_importances", "main"]
 
-SAMPLERS = ("grid", "random", "tpe")
-RANGE_KINDS = ("log", "linear")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-#: A CNN3's training hyperparameters and its dropout. The learning-rate range spans what AdamW
-#: (about 1e-3) and SGD with Nesterov momentum (about 1e-2 to 1e-1) each need.
-CNN_SPACE = {
-    "batch_size": [64, 128, 256],
-    "lr": (1e-4, 1e-1, "log"),
-    "weight_decay": (1e-5, 1e-1, "log"),
-    "dropout": (0.0, 0.6, "linear"),
-    "optimizer": ["adamw", "nesterov"],
-}
-
-#: A ViT's training hyperparameters and its shape (head_dim and mlp_dim stay fixed).
-VIT_SPACE = {
-    "batch_size": [128, 256],
-    "lr": (1e-4, 3e-3, "log"),
-    "weight_decay": (1e-4, 3e-1, "log"),
-    "dropout": (0.0, 0.3, "linear"),
-    "optimizer": ["adamw"],
-    "patch_size": [4, 8],
-    "embed_dim": [64, 128, 192],
-    "depth": [2, 4, 6],
-    "num_heads": [2, 4, 8],
-}
-
-#: What ``python -m helpers.sweep worker --space NAME`` and the notebook use, by profile.
-#: ``smoke`` shrinks the models and the epochs (seconds on a CPU), not the search space's kind.
-PRESETS = {
-    "full": {
-        "cnn": {"space": CNN_SPACE, "fixed": {"model": "cnn3", "epochs": 6, "scheduler": "cosine"}},
-        "vit": {"space": VIT_SPACE, "fixed": {"model": "vit", "epochs": 6, "head_dim": 32, "mlp_dim": 256,
-                                              "scheduler": "warmup_cosine", "warmup_epochs": 1}},
-    },
-    "smoke": {
-        "cnn": {"space": CNN_SPACE, "fixed": {"model": "cnn3", "channels": (8, 16), "hidden": 32, "epochs": 3}},
-        "vit": {"space": {**VIT_SPACE, "batch_size": [64, 128], "patch_size": [8, 16], "embed_dim": [16, 32],
-                          "depth": [1, 2], "num_heads": [1, 2]},
-                "fixed": {"model": "vit", "epochs": 3, "head_dim": 8, "mlp_dim": 32}},
-    },
-}
-
-# Keywords of helpers.train.fit that a space or the fixed settings may set (the rest fit owns).
-_FIT_ARGS = set(inspect.signature(fit).parameters) - {
-    "model", "train", "val", "checkpoint_dir", "resume", "seed", "progress", "on_epoch_end"}
-_HANDLES: "weakref.WeakKeyDictionary[optuna.Study, _Handle]" = weakref.WeakKeyDictionary()
+_LOCKS: "weakref.WeakKeyDictionary[optuna.Study, tuple]" = weakref.WeakKeyDictionary()   # lock, URL, heartbeat
 
 
 class StorageError(RuntimeError):
     """The study's storage (database) cannot be opened or used."""
 
 
-# ---------------------------------------------------------------------------------------------
-# Search spaces
-# ---------------------------------------------------------------------------------------------
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+class _TrialSeeded(optuna.samplers.BaseSampler):
+    """The study's sampler made afresh for each trial. Random and TPE samplers are seeded with the
+    study's seed and the trial's number, so one process reproduces a sweep and two workers never
+    share a random stream; the grid sampler keeps the study's seed, which fixes the grid's order."""
 
+    def __init__(self, settings: dict):
+        self.settings, self.inner = settings, None
 
-def validate_space(space: dict, sampler: str | None = None) -> dict:
-    """Check a search space; raise a ValueError naming the first bad parameter. Returns ``space``.
-
-    Each value is a list of choices (numbers, strings, booleans or None) or a range
-    ``(low, high, "log" | "linear")`` with ``low < high`` (and ``low > 0`` for "log").
-    ``sampler="grid"`` also demands lists only: a grid cannot enumerate a range.
-    """
-    if not isinstance(space, dict) or not space:
-        raise ValueError(f"a search space must be a non-empty dict {{parameter: choices or range}}, got {space!r}")
-    for name, spec in space.items():
-        where = f"search space parameter {name!r}"
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"search space parameter names must be non-empty strings, got {name!r}")
-        if isinstance(spec, list):
-            if not spec:
-                raise ValueError(f"{where} has an empty list of choices: give at least one value, "
-                                 f"e.g. {name!r}: [0.1, 0.2]")
-            if len(spec) == 3 and spec[2] in RANGE_KINDS and all(map(_is_number, spec[:2])):
-                raise ValueError(f"{where}: {spec!r} is a list, so it means three choices; "
-                                 f"write a range as a tuple: {tuple(spec)!r}")
-            for c in spec:
-                if not (c is None or isinstance(c, (bool, int, float, str))):
-                    raise ValueError(f"{where}: the choice {c!r} is a {type(c).__name__}; choices must be numbers, "
-                                     "strings, booleans or None (put a tuple-valued setting in fixed=)")
-            if len({repr(c) for c in spec}) != len(spec):
-                raise ValueError(f"{where} repeats a choice in {spec!r}: list each value once")
-        elif isinstance(spec, tuple):
-            if len(spec) != 3:
-                raise ValueError(f"{where}: a range is (low, high, kind) with kind 'log' or 'linear', got {spec!r}")
-            low, high, kind = spec
-            if kind not in RANGE_KINDS:
-                raise ValueError(f"{where}: unknown range kind {kind!r} in {spec!r}; use 'log' or 'linear'")
-            if not (_is_number(low) and _is_number(high)):
-                raise ValueError(f"{where}: the ends of {spec!r} must be finite numbers")
-            if not low < high:
-                raise ValueError(f"{where}: low ({low}) must be below high ({high}); for a single value "
-                                 f"use a one-element list [{low}] or put it in fixed=")
-            if kind == "log" and low <= 0:
-                raise ValueError(f"{where}: a log range needs low > 0, got {spec!r}; start at a small "
-                                 f"positive value, e.g. ({high / 1000:g}, {high}, 'log'), or use 'linear'")
-            if sampler == "grid":
-                raise ValueError(f"{where}: the grid sampler needs a list of choices, not the range {spec!r}; "
-                                 f"e.g. {name!r}: [{low}, {high}] (or use sampler 'random' or 'tpe')")
+    def before_trial(self, study, trial) -> None:
+        kind, seed, space = self.settings["sampler"], self.settings["seed"], self.settings["space"]
+        if kind == "grid":
+            self.inner = optuna.samplers.GridSampler({k: list(v) for k, v in space.items()}, seed=seed)
+        elif kind == "random":
+            self.inner = optuna.samplers.RandomSampler(seed=seed * 1_000_003 + trial.number)
         else:
-            raise ValueError(f"{where}: {spec!r} is neither a list of choices nor a range "
-                             "(low, high, 'log' | 'linear')")
-    if sampler is not None and sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
-    return space
+            self.inner = optuna.samplers.TPESampler(n_startup_trials=5, seed=seed * 1_000_003 + trial.number)
+        self.inner.before_trial(study, trial)
 
+    def infer_relative_search_space(self, study, trial):
+        return self.inner.infer_relative_search_space(study, trial)
 
-def preset(name: str, profile: str | None = None) -> dict:
-    """The ``space`` and ``fixed`` settings of a preset sweep (``cnn`` or ``vit``) for a profile,
-    ready for ``create_study(..., **preset("cnn", profile))``."""
-    profile = profiles.profile_name(profile)
-    if name not in PRESETS[profile]:
-        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS[profile])}")
-    p = PRESETS[profile][name]
-    return {"space": dict(p["space"]), "fixed": dict(p["fixed"])}
+    def sample_relative(self, study, trial, search_space):
+        return self.inner.sample_relative(study, trial, search_space)
 
-
-def _split(settings: dict) -> tuple[str, dict, int, dict]:
-    """A trial's settings -> (model name, model keywords, batch size, fit keywords)."""
-    rest = dict(settings)
-    model = rest.pop("model", None)
-    batch_size = rest.pop("batch_size", 128)
-    fit_kwargs = {k: rest.pop(k) for k in list(rest) if k in _FIT_ARGS}
-    return model, rest, batch_size, fit_kwargs
-
-
-def _check_settings(space: dict, fixed: dict, sampler: str) -> None:
-    """Catch mistakes before any training: a bad space, a missing model, a misspelt setting."""
-    validate_space(space, sampler)
-    both = sorted(set(space) & set(fixed))
-    if both:
-        raise ValueError(f"{both} are both searched (space) and fixed: keep each setting in one of them")
-    names = fixed.get("model") or space.get("model")
-    names = names if isinstance(names, list) else [names]
-    if names == [None]:
-        raise ValueError("say which model to train: fixed={'model': 'cnn3', ...} (a name of helpers.models.MODELS)")
-    for name in names:
-        if name not in models.MODELS:
-            raise ValueError(f"unknown model {name!r}: choose one of {', '.join(models.MODELS)}")
-        model_args = set(inspect.signature(models.MODELS[name]).parameters)
-        _, model_kw, _, _ = _split({**fixed, **space})
-        unknown = sorted(set(model_kw) - model_args)
-        if unknown:
-            raise ValueError(f"setting(s) {unknown} are neither arguments of helpers.train.fit nor of model "
-                             f"{name!r} (which takes {', '.join(sorted(model_args - {'num_classes'}))})")
-
-
-def _suggest(trial: optuna.Trial, space: dict) -> dict:
-    params = {}
-    for name, spec in space.items():
-        if isinstance(spec, list):
-            params[name] = trial.suggest_categorical(name, spec)
-        else:
-            low, high, kind = spec
-            if isinstance(low, int) and isinstance(high, int):
-                params[name] = trial.suggest_int(name, low, high, log=kind == "log")
-            else:
-                params[name] = trial.suggest_float(name, float(low), float(high), log=kind == "log")
-    return params
-
-
-class _GridSampler(optuna.samplers.GridSampler):
-    """Optuna's grid sampler without its ``study.stop()`` at the end of the grid: ``optimize``
-    below counts the trials itself, and ``stop`` only works inside ``Study.optimize``."""
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study, trial, state, values) -> None:
-        pass
-
-
-def _sampler(settings: dict, n_trials_so_far: int) -> optuna.samplers.BaseSampler:
-    """A fresh sampler for the next trial. Random and TPE samplers are seeded with the study's seed
-    and the trial's index, so one process reproduces a sweep and two workers never share a random
-    stream. The grid sampler keeps the study's seed: it fixes the grid's order."""
-    kind, seed = settings["sampler"], settings["seed"]
-    if kind == "grid":
-        return _GridSampler({k: list(v) for k, v in settings["space"].items()}, seed=seed)
-    seed = seed * 1_000_003 + n_trials_so_far
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(n_startup_trials=5, seed=seed)
-
-
-def _grid_size(space: dict) -> int:
-    return math.prod(len(v) for v in space.values())
+        self.inner.after_trial(study, trial, state, values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,129 +100,93 @@ def default_storage(name: str, profile: str | None = None) -> str:
     return f"sqlite:///{(folder / f'{name}.db').resolve()}"
 
 
-def _shown(url: str) -> str:
-    """The URL with any password masked."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-def _hint(url: str) -> str:
-    try:
-        backend = sqlalchemy.engine.make_url(url).get_backend_name()
-    except Exception:
-        backend = ""
-    if backend == "sqlite":
-        return "that the folder of the database file exists and is writable"
-    if backend == "postgresql":
-        return ("that the server runs and listens on that host and port (pg_isready -h HOST -p PORT), that the "
-                "database exists (createdb NAME) and the user may log in, and that a driver is installed "
-                "(pip install psycopg2-binary)")
-    return ("the URL: it has the form dialect+driver://user:password@host:port/database, e.g. "
-            "sqlite:///path/to/sweep.db or postgresql://user@host:5432/sweeps")
-
-
-@contextlib.contextmanager
-def _storage_errors(url: str):
-    """Turn a database error into a StorageError naming the URL and what to check."""
-    try:
-        yield
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise StorageError(f"cannot use the sweep storage {_shown(url)}: {type(e).__name__}: {first}. "
-                           f"Check {_hint(url)}.") from e
-
-
-def _with_driver(url: str) -> "sqlalchemy.engine.URL":
+def _url(url: str) -> "sqlalchemy.engine.URL":
     """The URL, with PostgreSQL's driver named as psycopg2 when only that one is installed
     (SQLAlchemy 2.1 takes a bare ``postgresql://`` to mean psycopg 3)."""
     u = sqlalchemy.engine.make_url(url)
     if u.drivername == "postgresql":
-        try:
+        with contextlib.suppress(ImportError):
             import psycopg  # noqa: F401
-        except ImportError:
-            try:
-                import psycopg2  # noqa: F401
-                u = u.set(drivername="postgresql+psycopg2")
-            except ImportError:
-                pass
+            return u
+        with contextlib.suppress(ImportError):
+            import psycopg2  # noqa: F401
+            u = u.set(drivername="postgresql+psycopg2")
     return u
 
 
+HINTS = {"sqlite": "that the folder of the database file exists and is writable",
+         "postgresql": "that the server runs and listens on that host and port (pg_isready -h HOST -p PORT), "
+                       "that the database exists (createdb NAME) and the user may log in, and that a driver "
+                       "is installed (pip install psycopg2-binary)"}
+
+
+@contextlib.contextmanager
+def _storage_errors(url: str):
+    """Turn a database error into a StorageError naming the URL (password masked) and what to check."""
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, OSError) as e:
+        try:
+            u = sqlalchemy.engine.make_url(url)
+            shown, backend = u.render_as_string(hide_password=True), u.get_backend_name()
+        except Exception:
+            shown, backend = url, ""
+        hint = HINTS.get(backend, "the URL: it has the form dialect+driver://user:password@host:port/database, "
+                                  "e.g. sqlite:///path/to/sweep.db or postgresql://user@host:5432/sweeps")
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise StorageError(f"cannot use the sweep storage {shown}: {type(e).__name__}: {first}. "
+                           f"Check {hint}.") from e
+
+
 class _Lock:
-    """Serialises claiming trials (and creating tables) among all processes using one storage:
-    an exclusive lock on ``<database>.lock`` for SQLite, a session advisory lock for PostgreSQL.
-    A killed process releases it (the OS closes the file, the server the connection)."""
+    """Lets one worker at a time count a study's trials and start the next: an exclusive lock on
+    ``<database>.lock`` for SQLite, a session advisory lock for PostgreSQL. A killed process
+    releases it (the OS closes the file, the server the connection). ``acquire`` and ``release``
+    may be called again while held or free: ``optimize`` takes it before Optuna asks for a trial
+    and the objective gives it back."""
 
     KEY = zlib.crc32(b"helpers.sweep")
 
     def __init__(self, url: str):
-        u = _with_driver(url)
-        self.backend, self.path, self.engine = u.get_backend_name(), None, None
-        if self.backend == "sqlite" and u.database and u.database != ":memory:":
+        u = _url(url)
+        self.path = self.engine = self.held = None
+        if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
             self.path = Path(u.database).with_name(Path(u.database).name + ".lock")
-        elif self.backend == "postgresql":
+        elif u.get_backend_name() == "postgresql":
             self.engine = sqlalchemy.create_engine(u, poolclass=sqlalchemy.pool.NullPool,
                                                    connect_args={"connect_timeout": 10})
 
-    @contextlib.contextmanager
-    def __call__(self):
-        if self.path is not None:
-            try:
+    def acquire(self) -> None:
+        if self.held is None and self.path is not None:
+            self.held = open(self.path, "a")
+            with contextlib.suppress(ImportError):      # Windows has no fcntl: one worker per SQLite file
                 import fcntl
-            except ImportError:       # Windows: one worker per SQLite file is safe without it
-                yield
-                return
-            with open(self.path, "a") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
-        elif self.engine is not None:
-            with self.engine.connect() as conn:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.KEY})
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.KEY})
-                    conn.commit()
-        else:
-            yield
+                fcntl.flock(self.held, fcntl.LOCK_EX)
+        elif self.held is None and self.engine is not None:
+            self.held = self.engine.connect()
+            self.held.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.KEY})
+            self.held.commit()
 
+    def release(self) -> None:
+        held, self.held = self.held, None
+        if held is not None and self.engine is not None:
+            held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.KEY})
+            held.commit()
+        if held is not None:
+            held.close()                                  # closing the file drops its flock
 
-class _Handle:
-    """A study's storage, lock and heartbeat settings."""
+    def __enter__(self):
+        self.acquire()
 
-    def __init__(self, url: str, heartbeat: int, grace: int | None):
-        if not isinstance(heartbeat, int) or heartbeat < 1:
-            raise ValueError(f"heartbeat must be a whole number of seconds >= 1, got {heartbeat!r}")
-        self.url, self.heartbeat = url, heartbeat
-        self.grace = grace if grace is not None else max(3 * heartbeat, 10)
-        backend = sqlalchemy.engine.make_url(url).get_backend_name()
-        engine_kwargs = ({"connect_args": {"timeout": 60}} if backend == "sqlite" else
-                         {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
-                         if backend == "postgresql" else {})
-        self.lock = _Lock(url)
-        with self.lock(), _quiet():
-            self.rdb = optuna.storages.RDBStorage(
-                _with_driver(url).render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat, grace_period=self.grace,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
-        if self.lock.path is None and self.lock.engine is None:
-            warnings.warn(f"helpers.sweep has no lock for {backend} storages: with several workers a study "
-                          "may end with a few more trials than asked for", stacklevel=3)
+    def __exit__(self, *exc):
+        self.release()
 
 
 @contextlib.contextmanager
 def _quiet():
-    """Hide Optuna's notes that its heartbeat is experimental and meant for ``Study.optimize``:
-    ``optimize`` below runs the heartbeat itself."""
+    """Hide Optuna's notes that its heartbeat is experimental."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
         yield
 
 
@@ -415,23 +221,34 @@ def create_study(name: str, storage: str | None = None, sampler: str | None = No
         raise ValueError(f"a study name must be a plain non-empty name, got {name!r}")
     if sampler is not None and sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
+    if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
+        raise ValueError(f"heartbeat must be a whole number of seconds >= 1, got {heartbeat!r}")
     if space is not None:
-        _check_settings(space, dict(fixed or {}), sampler or "tpe")
+        check_settings(space, dict(fixed or {}), sampler or "tpe")
     elif fresh:
         raise ValueError("fresh=True deletes the study and makes it anew: give its space (and fixed settings) too")
     url = storage or default_storage(name, profile)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = sqlalchemy.engine.make_url(url).get_backend_name() if "://" in url else ""
+    engine_kwargs = {"sqlite": {"connect_args": {"timeout": 60}},
+                     "postgresql": {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}}.get(backend, {})
     with _storage_errors(url):
-        handle = _Handle(url, heartbeat, grace)
-        with handle.lock():
-            exists = name in optuna.get_all_study_names(handle.rdb)
+        lock = _Lock(url)
+        with lock, _quiet():
+            rdb = optuna.storages.RDBStorage(
+                _url(url).render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat, grace_period=grace if grace is not None else max(3 * heartbeat, 10),
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            if lock.path is None and lock.engine is None:
+                warnings.warn(f"helpers.sweep has no lock for {backend} storages: with several workers a study "
+                              "may end with a few more trials than asked for", stacklevel=2)
+            exists = name in optuna.get_all_study_names(rdb)
             if fresh and exists:
-                optuna.delete_study(study_name=name, storage=handle.rdb)
+                optuna.delete_study(study_name=name, storage=rdb)
             elif not exists and space is None:
                 raise ValueError(f"there is no study {name!r} in {_shown(url)} yet: give its space (and fixed "
                                  "settings, sampler, seed) to create it (on the command line: --space)")
-            study = optuna.create_study(study_name=name, storage=handle.rdb, direction="maximize",
-                                        load_if_exists=True)
+            study = optuna.create_study(study_name=name, storage=rdb, direction="maximize", load_if_exists=True)
             stored = study.user_attrs.get("sweep")
             given = {"space": space, "fixed": None if fixed is None else dict(fixed), "sampler": sampler,
                      "seed": seed, "prune": prune}
@@ -451,10 +268,17 @@ def create_study(name: str, storage: str | None = None, sampler: str | None = No
                                      + "; ".join(differ) + "). Give the same settings (or leave them out to use "
                                      "the stored ones), choose another name, or start again with fresh=True "
                                      "(deleting it)")
+    study.sampler = _TrialSeeded(settings)
     study.pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if settings["prune"]
                     else optuna.pruners.NopPruner())
-    _HANDLES[study] = handle
+    _LOCKS[study] = (lock, url, heartbeat)
     return study
+
+
+def _shown(url: str) -> str:
+    with contextlib.suppress(Exception):
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    return url
 
 
 def _fingerprint(train: ImageSet, val: ImageSet) -> str:
@@ -464,17 +288,19 @@ def _fingerprint(train: ImageSet, val: ImageSet) -> str:
 
 
 class _Objective:
-    """Train one trial's model on ``train``, watching ``val``; return its best validation accuracy."""
+    """Train one trial's model on ``train``, watching ``val``; return its best validation accuracy.
+    Its first act is to give back the lock under which the trial was started."""
 
-    def __init__(self, settings: dict, train: ImageSet, val: ImageSet, device):
-        self.settings, self.train, self.device = settings, train, device
+    def __init__(self, settings: dict, train: ImageSet, val: ImageSet, device, lock: _Lock):
+        self.settings, self.train, self.device, self.lock = settings, train, device, lock
         self.mean, self.std = train.channel_stats()           # normalisation from the training set only
         self.val = Batches(val, 512, device=device, mean=self.mean, std=self.std)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.lock.release()
         seed = self.settings["seed"]
-        params = _suggest(trial, self.settings["space"])
-        model_name, model_kw, batch_size, fit_kw = _split({**self.settings["fixed"], **params})
+        params = suggest(trial, self.settings["space"])
+        model_name, model_kw, batch_size, fit_kw = route({**self.settings["fixed"], **params})
         seed_everything(seed)
         model = models.build(model_name, num_classes=self.train.num_classes, **model_kw)
         trial.set_user_attr("parameters", models.count_parameters(model))
@@ -501,16 +327,6 @@ class _Objective:
         return history.best_val_acc
 
 
-def _beat(rdb, trial_id: int, stop: threading.Event, interval: int) -> None:
-    """Record a running trial's heartbeat every ``interval`` seconds until ``stop`` is set."""
-    while not stop.wait(interval):
-        try:
-            rdb.record_heartbeat(trial_id)
-        except Exception:   # a missed beat is retried next time; the grace period spans several beats
-            pass
-    rdb.remove_session()
-
-
 def _describe(t: optuna.trial.FrozenTrial) -> str:
     curve = t.user_attrs.get("val_acc", [])
     best = max([a for a in curve if math.isfinite(a)], default=float("nan"))
@@ -520,51 +336,18 @@ def _describe(t: optuna.trial.FrozenTrial) -> str:
             f"({len(curve)} ep, {secs:5.1f} s)  {params}")
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: _Objective, handle: _Handle,
-               verbose: bool) -> None:
-    stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(handle.rdb, trial._trial_id, stop, handle.heartbeat), daemon=True)
-    beat.start()
-    state, value = TrialState.COMPLETE, None
-    try:
-        value = objective(trial)
-    except optuna.TrialPruned:
-        state = TrialState.PRUNED
-    except BaseException:           # a bug, or Ctrl-C: record the trial as failed, then stop
-        stop.set()
-        beat.join()
-        with contextlib.suppress(Exception):
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        raise
-    stop.set()
-    beat.join()
-    with _storage_errors(handle.url):
-        try:
-            frozen = study.tell(trial, value, state=state, skip_if_finished=True)
-        except optuna.exceptions.UpdateFinishedTrialError:    # failed by another worker meanwhile
-            frozen = study._storage.get_trial(trial._trial_id)
-    if frozen.state != state:
-        print(f"trial {trial.number}: another worker had marked it {frozen.state.name} (no heartbeat for "
-              f"{handle.grace} s); its result is dropped and it runs again. Raise the grace period if "
-              "workers are so busy that their heartbeats come late.", file=sys.stderr)
-    elif verbose:
-        print(_describe(frozen), flush=True)
-
-
-def _claim(study: optuna.Study, handle: _Handle) -> optuna.Trial:
-    """Start the next trial (under the lock). Its heartbeat is recorded *before* it turns RUNNING:
-    ``study.ask`` runs the first WAITING trial (a rerun), else we queue an empty one to be asked for.
-    A worker killed in between leaves a WAITING trial that the next claim takes up; a RUNNING trial
-    without a heartbeat, which Optuna would never find stale, cannot arise."""
-    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    if not waiting:
-        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    handle.rdb.record_heartbeat(waiting[0]._trial_id)
-    trial = study.ask()
-    if trial._trial_id != waiting[0]._trial_id:           # not expected under the lock; keep it alive anyway
-        handle.rdb.record_heartbeat(trial._trial_id)
-    return trial
+def _may_start(study: optuna.Study, lock: _Lock, n_trials: int) -> tuple[int, list[int]]:
+    """Take the lock, fail the trials of dead workers (Optuna queues them again), and count.
+    Returns (finished trials, numbers of running ones); keeps the lock only if another may start."""
+    lock.acquire()
+    with _quiet():
+        optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    done = sum(t.state in FINISHED for t in trials)
+    running = [t.number for t in trials if t.state == TrialState.RUNNING]
+    if done + len(running) >= n_trials:
+        lock.release()
+    return done, running
 
 
 def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int | None = None, *,
@@ -572,64 +355,65 @@ def optimize(study: optuna.Study, train: ImageSet, val: ImageSet, n_trials: int 
     """Run trials of ``study`` until it holds ``n_trials`` finished (COMPLETE or PRUNED) trials.
 
     Trials already finished, by this or any other process, count: a resumed sweep runs only the
-    missing ones. Trials running in other processes count too; when no trial is left to claim this
-    waits until they finish, or, if their worker died, until they go stale and can be rerun. A
+    missing ones. Trials running in other processes count too; when no trial is left to start this
+    waits until they finish, or, if their worker died, until they go stale and are run again. A
     grid study runs each grid point once at most (``n_trials=None``: the whole grid). With
     ``timeout`` (seconds), no trial is started, and no waiting done, after that time. Prints one
     line per trial unless ``verbose`` is false. Returns the study.
     """
-    handle = _HANDLES.get(study)
-    if handle is None:
+    if study not in _LOCKS:
         raise ValueError("optimize needs a study made (or loaded) by helpers.sweep.create_study")
+    lock, url, heartbeat = _LOCKS[study]
     settings = study_settings(study)
-    if n_trials is None and settings["sampler"] == "grid":
-        n_trials = _grid_size(settings["space"])
+    grid = grid_size(settings["space"]) if settings["sampler"] == "grid" else None
+    n_trials = grid if n_trials is None else n_trials
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be a positive integer (the total the study should hold), got {n_trials!r}"
                          + ("" if n_trials is not None else "; only a grid study knows its size by itself"))
-    if settings["sampler"] == "grid" and n_trials > _grid_size(settings["space"]):
+    if grid is not None and n_trials > grid:
         if verbose:
-            print(f"the grid has {_grid_size(settings['space'])} points: running those, not {n_trials} trials")
-        n_trials = _grid_size(settings["space"])
+            print(f"the grid has {grid} points: running those, not {n_trials} trials")
+        n_trials = grid
     fingerprint = _fingerprint(train, val)
-    with _storage_errors(handle.url):
-        with handle.lock():
-            stored = study.user_attrs.get("data")
-            if stored is None:
-                study.set_user_attr("data", fingerprint)
-            elif stored != fingerprint:
-                raise ValueError(f"study {study.study_name!r} was trained on other data ({stored}) than given "
-                                 f"({fingerprint}): use the same data and split, or another study")
-    objective = _Objective(settings, train, val, resolve_device(device))
-    told_waiting, ran, t0 = False, 0, time.monotonic()
-    while True:
-        if timeout is not None and time.monotonic() - t0 > timeout:
-            if verbose:
-                print(f"{study.study_name}: stopped after the timeout of {timeout:g} s")
-            return study
-        with _storage_errors(handle.url):
-            with handle.lock(), _quiet():
-                optuna.storages.fail_stale_trials(study)     # dead workers' trials: FAIL, queued again
-                trials = study.get_trials(deepcopy=False)
-                done = sum(t.state in FINISHED for t in trials)
-                running = [t.number for t in trials if t.state == TrialState.RUNNING]
-                trial = None
-                if done < n_trials and done + len(running) < n_trials:
-                    study.sampler = _sampler(settings, len(trials))
-                    trial = _claim(study, handle)
-        if done >= n_trials:
-            if verbose and ran == 0:
-                print(f"{study.study_name}: {done} finished trials already, none left to run")
-            return study
-        if trial is None:
+    with _storage_errors(url), lock:
+        stored = study.user_attrs.get("data")
+        if stored is None:
+            study.set_user_attr("data", fingerprint)
+        elif stored != fingerprint:
+            raise ValueError(f"study {study.study_name!r} was trained on other data ({stored}) than given "
+                             f"({fingerprint}): use the same data and split, or another study")
+    objective = _Objective(settings, train, val, resolve_device(device), lock)
+
+    def after_trial(study, frozen):              # Study.optimize calls this after each trial
+        if verbose:
+            print(_describe(frozen), flush=True)
+        done, running = _may_start(study, lock, n_trials)
+        if done + len(running) >= n_trials:
+            study.stop()                          # else the lock stays held until the next trial starts
+
+    told_waiting, t0 = False, time.monotonic()
+    with _storage_errors(url):
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - t0)
+            if left is not None and left <= 0:
+                if verbose:
+                    print(f"{study.study_name}: stopped after the timeout of {timeout:g} s")
+                return study
+            done, running = _may_start(study, lock, n_trials)
+            if done >= n_trials:
+                if verbose and time.monotonic() - t0 < 1 and not told_waiting:
+                    print(f"{study.study_name}: {done} finished trials already, none left to run")
+                return study
+            if done + len(running) < n_trials:
+                try:
+                    study.optimize(objective, timeout=left, callbacks=[after_trial], gc_after_trial=False)
+                finally:
+                    lock.release()
+                continue
             if verbose and not told_waiting:
-                print(f"waiting for trial(s) {running}, running elsewhere (or stale after {handle.grace} s)",
-                      flush=True)
+                print(f"waiting for trial(s) {running}, running elsewhere (or until they go stale)", flush=True)
                 told_waiting = True
-            time.sleep(handle.heartbeat)
-            continue
-        _run_trial(study, trial, objective, handle, verbose)
-        ran += 1
+            time.sleep(heartbeat)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -669,7 +453,7 @@ def best_config(study: optuna.Study) -> dict:
     if not complete:
         raise ValueError(f"study {study.study_name!r} has no completed trial yet: run optimize first")
     best = max(complete, key=lambda t: t.value)
-    model, model_kw, batch_size, fit_kw = _split({**settings["fixed"], **best.params})
+    model, model_kw, batch_size, fit_kw = route({**settings["fixed"], **best.params})
     return {"study": study.study_name, "trial": best.number, "val_acc": best.value, "model": model,
             "model_kwargs": model_kw, "batch_size": batch_size, "fit": fit_kw, "params": dict(best.params)}
 

@@ -16,7 +16,6 @@ import inspect
 import json
 import pickle
 import math
-import os
 import random
 import time
 import zipfile

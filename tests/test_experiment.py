@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers import augment, experiment, profiles, results
+from helpers import augment, experiment, results
 
 
 def tiny():

@@ -17,7 +17,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from helpers import data, sweep
+from helpers import data, spaces, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"model": "cnn3", "channels": (4, 8), "hidden": 16}
@@ -97,7 +97,7 @@ def test_good_spaces_and_settings_pass_and_misspelt_settings_fail(tmp_path):
     for profile in ("smoke", "full"):
         for name in ("cnn", "vit"):
             p = sweep.preset(name, profile)
-            sweep._check_settings(p["space"], p["fixed"], "tpe")
+            spaces.check_settings(p["space"], p["fixed"], "tpe")
     assert sweep.validate_space({"lr": (1, 10, "log"), "opt": ["adamw"]}, "tpe")
     url = f"sqlite:///{tmp_path}/s.db"
     with pytest.raises(ValueError, match="no study 'nope'.*--space"):
