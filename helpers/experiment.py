@@ -26,7 +26,7 @@ from .models import count_parameters
 from .files import save_atomic
 from .train import History, check_settings, fit, load_checkpoint, seed_everything
 
-__all__ = ["Outcome", "run", "load", "model_spec", "fingerprint"]
+__all__ = ["Outcome", "run", "load", "table", "model_spec", "fingerprint"]
 
 
 def model_spec(build) -> dict | None:
@@ -119,6 +119,23 @@ class Outcome:
             "test_loss": (sum(e.loss for e in self.tests) / len(self.tests)) if self.tests else float("nan"),
             "histories": [h.to_dict() for h in self.histories],
         }
+
+
+def table(runs: dict):
+    """One row per run of ``{label: Outcome}`` (``None`` skipped, e.g. a diverged run): parameters,
+    best validation accuracy, the epoch it came at, the last losses and the seconds per epoch
+    (means over the seeds). The notebooks print their comparisons with it."""
+    import pandas as pd
+
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    return pd.DataFrame.from_dict({label: {
+        "parameters": out.parameters,
+        "best val acc": round(out.best_val_acc, 3),
+        "at epoch": round(mean([h.best_epoch + 1 for h in out.histories]), 1),
+        "last train loss": round(mean([h.train_loss[-1] for h in out.histories]), 3),
+        "last val loss": round(mean([h.val_loss[-1] for h in out.histories]), 3),
+        "s / epoch": round(out.seconds / sum(len(h.epoch) for h in out.histories), 2),
+    } for label, out in runs.items() if out is not None}, orient="index")
 
 
 def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: ImageSet,

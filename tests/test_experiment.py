@@ -228,3 +228,19 @@ def test_model_spec_keeps_positional_arguments():
     assert experiment.model_spec(functools.partial(models.build)) is None
     with pytest.raises(TypeError, match=r"does not fit models.build\(name, num_classes=10"):
         experiment.model_spec(functools.partial(models.build, "lenet", 100, 3))
+
+
+def test_table_gives_means_over_seeds_and_seconds_per_epoch():
+    from helpers.train import History
+
+    def history(n, best_epoch, best, last_val_loss):
+        return History(epoch=list(range(n)), train_loss=[1.0] * (n - 1) + [0.5], val_loss=[2.0] * (n - 1) + [last_val_loss],
+                       best_epoch=best_epoch, best_val_acc=best)
+
+    two_seeds = experiment.Outcome("a", [history(4, 1, 0.6, 1.0), history(2, 0, 0.4, 3.0)], parameters=123, seconds=12.0)
+    one_seed = experiment.Outcome("b", [history(5, 4, 0.9, 0.25)], parameters=7, seconds=10.0)
+    t = experiment.table({"A": two_seeds, "diverged": None, "B": one_seed})
+    assert list(t.index) == ["A", "B"]                         # a run that is None is left out
+    assert t.loc["A", "best val acc"] == 0.5 and t.loc["A", "at epoch"] == 1.5
+    assert t.loc["A", "last val loss"] == 2.0 and t.loc["A", "s / epoch"] == 2.0   # 12 s over 4 + 2 epochs
+    assert t.loc["B", "parameters"] == 7 and t.loc["B", "s / epoch"] == 2.0 and t.loc["B", "at epoch"] == 5
