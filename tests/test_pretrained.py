@@ -19,6 +19,7 @@ from torch import nn
 
 from helpers import data, evaluate, experiment, features, transfer
 from helpers.evaluate import Evaluation
+from helpers.models import efficientnet_lite
 from helpers.models import pretrained as P
 from helpers.models.cnn import LeNet
 from helpers.models import count_parameters
@@ -66,7 +67,7 @@ def test_unknown_names_and_modes_are_named():
 def test_lite0_loads_the_shipped_weights_strictly():
     state = torch.load(P.lite0_weights_path(), map_location="cpu", weights_only=True)
     assert len(state) == 296
-    model = P.EfficientNetLite0(1000)
+    model = efficientnet_lite.EfficientNetLite0(1000)
     result = model.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert torch.equal(model._blocks[15]._project_conv.weight, state["_blocks.15._project_conv.weight"])
@@ -80,7 +81,7 @@ def test_lite0_loads_the_shipped_weights_strictly():
 
 @pytest.mark.parametrize("side, kernel, stride", [(4, 3, 2), (5, 3, 2), (224, 3, 2), (8, 5, 2), (7, 5, 1)])
 def test_same_padding_is_tensorflows(side, kernel, stride):
-    conv = P.SameConv2d(1, 1, kernel, stride=stride)
+    conv = efficientnet_lite.SameConv2d(1, 1, kernel, stride=stride)
     x = torch.randn(1, 1, side, side)
     out_side = -(-side // stride)                                   # TF: ceil(side / stride) outputs
     total = max((out_side - 1) * stride + kernel - side, 0)

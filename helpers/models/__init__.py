@@ -1,4 +1,5 @@
-"""Model families, one file each: ``mlp``, ``cnn``, ``resnet``, ``vit``, ``pretrained``.
+"""Model families, one file each: ``mlp``, ``cnn``, ``resnet``, ``vit``, ``efficientnet_lite``, and
+``pretrained`` (the registry of ImageNet backbones).
 
 ``build(name, num_classes, **kwargs)`` makes any model of the course by name
 (``MODELS`` lists them); ``count_parameters(model)`` counts its parameters.
