@@ -252,8 +252,11 @@ class ImageSet:
                           coarse_classes=None)
         return out
 
-    def per_class(self, n: int, seed: int = 0) -> "ImageSet":
-        """A seeded subset with at most ``n`` images of every class (few-shot training sets)."""
+    def per_class(self, n: int | None, seed: int = 0) -> "ImageSet":
+        """A seeded subset with at most ``n`` images of every class (few-shot training sets, the quick
+        profile's smaller sets); ``n=None``: the whole set."""
+        if n is None:
+            return self
         g = torch.Generator().manual_seed(seed)
         picks = []
         for c in range(self.num_classes):
@@ -464,7 +467,7 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
     """Decide which data a notebook runs on, and say so in one visible line.
 
     * ``smoke``: small generated data (written once, then reused).
-    * ``full``: the real datasets in ``data_dir`` (default ``<repo>/data``),
+    * ``quick`` and ``full``: the real datasets in ``data_dir`` (default ``<repo>/data``),
       downloaded there if missing and ``download`` is true. If they cannot be had
       (offline, nothing supplied) the notebook runs on the generated stand-in
       instead, and the line says so loudly.
@@ -472,7 +475,7 @@ def find_data(profile: str, data_dir: str | Path | None, datasets=("cifar10",),
     profile = profiles.profile_name(profile)
     root = Path(data_dir).expanduser() if data_dir else profiles.REPO_ROOT / "data"
     reason = "the smoke profile uses generated data"
-    if profile == "full":
+    if profile != "smoke":
         try:
             for name in datasets:
                 folder = root / DATASETS[name].folder

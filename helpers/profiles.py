@@ -5,6 +5,9 @@ that is left at ``None`` takes the value of the chosen profile:
 
 * ``smoke``: seconds on a laptop CPU, on small generated data. It checks that
   everything runs; its numbers are not results.
+* ``quick``: the real data, smaller: fewer images, epochs and runs, so that each
+  notebook takes at most about 10 minutes on a 2-core laptop CPU. Its numbers are
+  real, and lower than the full run's.
 * ``full``: the real experiment on the real data.
 
 Explicit values always win over the profile. The profile itself, when the
@@ -17,7 +20,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-PROFILES = ("smoke", "full")
+PROFILES = ("smoke", "quick", "full")
 ENV_VAR = "COURSE_PROFILE"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +64,42 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
     values = dict(defaults[name])
     values.update({k: v for k, v in explicit.items() if v is not None})
     return SimpleNamespace(profile=name, **values)
+
+
+# Wall time of each notebook's full profile on a 2-core x86 CPU, in hours (README, "What a full run
+# costs"): measured for 00-02 and 04 (04: its training, run in parts); estimated for the others from
+# their timed parts (03 and 05 from timed epochs, 09 from its CIFAR-100 part plus 36 min per 224-pixel
+# Lite0 epoch, 06 and 07 from the parts that ran; 08 only evaluates once 02-05 and 07 have run).
+FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 7, "04_resnet": 1.9,
+                  "05_vit": 4.6, "06_augmentation_regularization": 5, "07_hyperparameter_search": 2,
+                  "08_evaluation": 0.1, "09_transfer_learning": 6.5}
+
+
+def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = None):
+    """Print the ``DEVICE:`` line; on a CPU under the full profile, what that costs and the quicker profiles.
+
+    ``device``: a ``torch.device`` or a name (``"auto"`` resolves as ``devices.resolve_device``);
+    ``notebook``: the notebook's name, e.g. ``"05_vit"``. Returns the resolved device.
+    """
+    import torch  # here, so that the profile switch itself does not need PyTorch
+
+    from .devices import resolve_device
+
+    device = resolve_device(device)
+    what = str(device)
+    if device.type == "cuda":
+        what += f" ({torch.cuda.get_device_name(device)})"
+    elif device.type == "cpu":
+        what += f" ({torch.get_num_threads()} threads)"
+    if amp is not None:
+        what += f", bfloat16 mixed precision {'on' if amp else 'off'}"
+    print(f"DEVICE: {what}")
+    hours = FULL_CPU_HOURS.get(notebook)
+    if cfg.profile == "full" and device.type == "cpu" and hours and hours >= 0.25:
+        print(f"NOTE: the full profile of this notebook takes about {hours:g} h on a 2-core CPU. "
+              f"profile='quick' runs it on the real data in at most about 10 minutes, "
+              f"profile='smoke' in seconds on generated data.")
+    return device
 
 
 def run_dir(profile: str) -> Path:

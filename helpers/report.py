@@ -235,7 +235,11 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
                   + (" (the smoke profile)" if profile == "smoke" else "")
                   + " and are not results.** They show that every experiment runs; "
                   "build the report from a full run on the real data for real numbers.", ""]
-    elif partly:                  # e.g. STL-10, which cannot be had offline, in an otherwise real run
+    elif profile == "quick":
+        parts += ["> **These numbers come from the quick profile**: the real data, with fewer images, epochs and "
+                  "trials than the full run. They are real and lower than the full profile's; the course's results "
+                  "are the full run's.", ""]
+    if partly and not generated:  # e.g. STL-10, which cannot be had offline, in an otherwise real run
         parts += ["> **Part of this run used generated stand-in data**, because some real data could not be "
                   f"had: {', '.join(partly)} (see the data row below). Whatever those notebooks measured on "
                   "the stand-in is not a result; everything else is.", ""]
@@ -358,6 +362,10 @@ def main(argv=None) -> int:
     if not (run_dir / "results").is_dir():
         print(f"no results in {run_dir / 'results'}: run the notebooks first "
               f"(python -m helpers.run --profile {args.profile})", file=sys.stderr)
+        return 1
+    if args.profile != "full" and args.out.resolve() == (profiles.REPO_ROOT / "report").resolve():
+        print(f"the report in {args.out} is the full profile's: give the {args.profile} profile's report its own "
+              f"folder, e.g. --out /tmp/report-{args.profile}", file=sys.stderr)
         return 1
     figures_dir = args.figures
     if figures_dir is None and args.out.resolve() == (profiles.REPO_ROOT / "report").resolve():

@@ -2,6 +2,7 @@
 
     python -m helpers.run                                   # every notebook, full profile
     python -m helpers.run --profile smoke                   # seconds on a CPU, generated data
+    python -m helpers.run --profile quick                   # the real data, minutes per notebook on a CPU
     python -m helpers.run --profile full --data-dir D notebooks/00_data.ipynb
     python -m helpers.run --profile full --jobs 3           # three notebooks at a time, each in its own kernel
     python -m helpers.run --store-from OUT                  # store a run made elsewhere (scripts/reproduce.sh)

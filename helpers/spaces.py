@@ -46,12 +46,17 @@ VIT_SPACE = {
 }
 
 #: What ``python -m helpers.sweep worker --space NAME`` and the notebook use, by profile.
-#: ``smoke`` shrinks the models and the epochs (seconds on a CPU), not the search space's kind.
+#: ``smoke`` shrinks the models and the epochs (seconds on a CPU), ``quick`` the epochs, not the search space's kind.
 PRESETS = {
     "full": {
         "cnn": {"space": CNN_SPACE, "fixed": {"model": "cnn3", "epochs": 6, "scheduler": "cosine"}},
         "vit": {"space": VIT_SPACE, "fixed": {"model": "vit", "epochs": 6, "head_dim": 32, "mlp_dim": 256,
                                               "scheduler": "warmup_cosine", "warmup_epochs": 1}},
+    },
+    "quick": {    # the full models, two epochs a trial
+        "cnn": {"space": CNN_SPACE, "fixed": {"model": "cnn3", "epochs": 2, "scheduler": "cosine"}},
+        "vit": {"space": VIT_SPACE, "fixed": {"model": "vit", "epochs": 2, "head_dim": 32, "mlp_dim": 256,
+                                              "scheduler": "warmup_cosine", "warmup_epochs": 0.5}},
     },
     "smoke": {
         "cnn": {"space": CNN_SPACE, "fixed": {"model": "cnn3", "channels": (8, 16), "hidden": 32, "epochs": 3}},

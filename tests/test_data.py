@@ -184,6 +184,8 @@ def test_find_data_uses_real_folder_and_smoke_uses_generated(standin, tmp_path, 
     assert "DATA: real cifar10 (a copy whose files differ from the official checksums) from" in out.out
     assert out.err.count("WARNING") == 1          # one warning line for a folder that is not the original
     assert data.find_data("smoke", real).generated
+    quick = data.find_data("quick", real, datasets=("cifar10",))     # the quick profile runs on the real data too
+    assert not quick.generated and quick.root == real
 
 
 def test_find_data_judges_each_dataset_on_its_own(standin, tmp_path, monkeypatch, capsys):
@@ -217,6 +219,7 @@ def test_per_class_and_channel_stats(standin):
     full = data.load("cifar10", standin, "train")
     few = full.per_class(3, seed=0)
     assert few.class_counts().tolist() == [3] * 10
+    assert full.per_class(None) is full                  # None: the whole set (full profile's knobs)
     mean, std = full.channel_stats()
     x = full.images.float() / 255
     assert torch.allclose(mean, x.mean((0, 2, 3)), atol=1e-5)

@@ -2,7 +2,7 @@ import pytest
 
 from helpers import profiles
 
-DEFAULTS = {"smoke": {"epochs": 1, "lr": 0.1}, "full": {"epochs": 30, "lr": 0.1}}
+DEFAULTS = {"smoke": {"epochs": 1, "lr": 0.1}, "quick": {"epochs": 5, "lr": 0.1}, "full": {"epochs": 30, "lr": 0.1}}
 
 
 def test_profile_sets_defaults_and_explicit_values_win():
@@ -22,10 +22,29 @@ def test_profile_from_environment(monkeypatch):
 def test_profile_errors(monkeypatch):
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         profiles.resolve("fast", DEFAULTS)
-    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    monkeypatch.setenv("COURSE_PROFILE", "laptop")
     with pytest.raises(ValueError, match="COURSE_PROFILE"):
         profiles.profile_name(None)
     with pytest.raises(ValueError, match="unknown parameter"):
         profiles.resolve("smoke", DEFAULTS, epoch=3)
     with pytest.raises(ValueError, match="disagree"):
-        profiles.resolve("smoke", {"smoke": {"a": 1}, "full": {"b": 2}})
+        profiles.resolve("smoke", {"smoke": {"a": 1}, "quick": {"a": 1}, "full": {"b": 2}})
+
+
+def test_quick_profile_resolves_its_own_defaults():
+    assert profiles.resolve("quick", DEFAULTS).epochs == 5
+    with pytest.raises(ValueError, match="no values for profile"):
+        profiles.resolve("full", {"smoke": {"a": 1}, "full": {"a": 2}})
+
+
+def test_announce_prints_the_device_and_warns_only_for_a_long_cpu_run(capsys):
+    full, quick = profiles.resolve("full", DEFAULTS), profiles.resolve("quick", DEFAULTS)
+    dev = profiles.announce(full, "cpu", "02_mlp", amp=False)
+    out = capsys.readouterr().out
+    assert dev.type == "cpu"
+    assert out.startswith("DEVICE: cpu (") and "bfloat16 mixed precision off" in out
+    assert f"about {profiles.FULL_CPU_HOURS['02_mlp']:g} h" in out and "profile='quick'" in out
+    profiles.announce(quick, "cpu", "02_mlp")
+    assert "NOTE" not in capsys.readouterr().out                  # the quick profile needs no warning
+    profiles.announce(full, "cpu", "00_data")
+    assert "NOTE" not in capsys.readouterr().out                  # nor does a notebook of seconds

@@ -148,6 +148,17 @@ def test_report_of_a_run_entirely_on_stand_in_data_says_it_is_not_results(tmp_pa
     assert "are not results" in top and "Part of this run" not in top
 
 
+def test_a_quick_run_says_so_and_never_overwrites_the_full_report(tmp_path, capsys):
+    run = _full_run(tmp_path / "run", {"02_mlp.ipynb": "real cifar10 (the original files, official checksums) from data"})
+    top = report.build_markdown(run, tmp_path / "report", "quick").split("## Run")[0]
+    assert "quick profile" in top and "not results" not in top
+    committed = report.profiles.REPO_ROOT / "report" / "report.md"
+    before = committed.read_bytes() if committed.exists() else None
+    assert report.main(["--profile", "quick", "--run-dir", str(run)]) == 1      # default --out: the repo's report
+    assert "--out" in capsys.readouterr().err
+    assert (committed.read_bytes() if committed.exists() else None) == before
+
+
 CHECK = """<script>
 window.__errors = 0;
 window.addEventListener("error", () => { window.__errors += 1; }, true);
