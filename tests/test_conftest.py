@@ -1,4 +1,4 @@
-"""The test run's temporary folder (smoke checkpoints, about 2 GB) must not pile up in /tmp."""
+"""The test run's temporary folder (smoke checkpoints, about 530 MB) must not pile up in /tmp."""
 import os
 import subprocess
 import sys
