@@ -269,6 +269,76 @@ def heatmap(table, title: str, value_label: str = "validation accuracy", fmt: st
     return fig
 
 
+# --- Lesson 07: hyperparameter sweeps (an Optuna study of helpers.sweep) ------------
+
+
+def sweep_curves(study, top: int = 30):
+    """Validation accuracy per epoch of the ``top`` best completed trials (the best in yellow),
+    with pruned trials as thin grey lines where they stopped."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    best = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value, reverse=True)[:top]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    for i, t in enumerate(pruned):
+        curve = t.user_attrs.get("val_acc", [])
+        ax.plot(range(1, len(curve) + 1), curve, color="0.6", lw=0.8, alpha=0.7, marker="x", ms=3,
+                label="pruned" if i == 0 else None)
+    cmap = plt.get_cmap("viridis")
+    for rank, t in reversed(list(enumerate(best))):
+        curve = t.user_attrs.get("val_acc", [])
+        ax.plot(range(1, len(curve) + 1), curve, color=cmap(1 - rank / max(1, len(best) - 1)),
+                lw=2.2 if rank == 0 else 1.0, label=f"trial {t.number}: {t.value:.3f}" if rank < 3 else None)
+    ax.set(xlabel="epoch", ylabel="validation accuracy",
+           title=f"{study.study_name}: the best {len(best)} trials' validation curves")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    handles, labels = ax.get_legend_handles_labels()       # the best trial first, "pruned" last
+    order = sorted(range(len(labels)), key=lambda i: (labels[i] == "pruned", -float(labels[i].split()[-1] or 0)
+                                                      if labels[i] != "pruned" else 0))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_parallel(study):
+    """Optuna's parallel-coordinate plot of the completed trials: one line per trial through its
+    parameter values (those that varied), coloured by validation accuracy."""
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from .sweep import study_settings
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    varied = [k for k in study_settings(study)["space"]           # a parameter that never varied has no axis
+              if len({repr(t.params.get(k)) for t in complete}) > 1]
+    with warnings.catch_warnings():         # Optuna's matplotlib plots are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = optuna.visualization.matplotlib.plot_parallel_coordinate(study, params=varied or None,
+                                                                      target_name="val acc")
+    fig = ax.figure
+    fig.set_size_inches(8, 3.6)
+    ax.set_title(f"{study.study_name}: parallel coordinates (completed trials)")
+    plt.tight_layout()
+    return fig
+
+
+def sweep_importances(study, seed: int = 0):
+    """Horizontal bars of ``sweep.importances(study)``."""
+    from .sweep import importances
+
+    imp = importances(study, seed)
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(imp) + 1.2))
+    names = list(imp)[::-1]
+    ax.barh(names, [imp[n] for n in names], color="tab:blue")
+    ax.set(xlabel="importance (share of the variance of val acc, fANOVA)",
+           title=f"{study.study_name}: parameter importances")
+    fig.tight_layout()
+    return fig
+
+
 # --- Lesson 09: transfer learning ----------------------------------------------
 
 

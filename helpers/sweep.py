@@ -1,5 +1,6 @@
 """Hyperparameter sweeps with Optuna: search spaces as plain dicts, studies kept in a database,
-any number of workers on one study, median pruning, and the tables and figures that read them.
+any number of workers on one study, median pruning, and the tables that read them (the figures
+are in ``helpers.plots``: ``sweep_curves``, ``sweep_parallel``, ``sweep_importances``).
 
     space = {"lr": (1e-4, 1e-1, "log"), "optimizer": ["adamw", "nesterov"]}
     study = sweep.create_study("cnn", sampler="tpe", space=space, fixed={"model": "cnn3", "epochs": 6})
@@ -49,7 +50,7 @@ from .train import TrainingDiverged, fit, seed_everything
 
 __all__ = ["CNN_SPACE", "VIT_SPACE", "PRESETS", "SAMPLERS", "StorageError", "validate_space",
            "preset", "default_storage", "create_study", "optimize", "results_table", "best_config",
-           "study_settings", "importances", "plot_best_curves", "plot_parallel", "plot_importances", "main"]
+           "study_settings", "importances", "main"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _LOCKS: "weakref.WeakKeyDictionary[optuna.Study, tuple]" = weakref.WeakKeyDictionary()   # lock, URL, heartbeat
@@ -468,67 +469,6 @@ def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
     with _quiet():
         return optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
-
-
-def plot_best_curves(study: optuna.Study, top: int = 30):
-    """Validation accuracy per epoch of the ``top`` best completed trials (the best in yellow),
-    with pruned trials as thin grey lines where they stopped."""
-    import matplotlib.pyplot as plt
-
-    trials = study.get_trials(deepcopy=False)
-    best = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value, reverse=True)[:top]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    for i, t in enumerate(pruned):
-        curve = t.user_attrs.get("val_acc", [])
-        ax.plot(range(1, len(curve) + 1), curve, color="0.6", lw=0.8, alpha=0.7, marker="x", ms=3,
-                label="pruned" if i == 0 else None)
-    cmap = plt.get_cmap("viridis")
-    for rank, t in reversed(list(enumerate(best))):
-        curve = t.user_attrs.get("val_acc", [])
-        ax.plot(range(1, len(curve) + 1), curve, color=cmap(1 - rank / max(1, len(best) - 1)),
-                lw=2.2 if rank == 0 else 1.0, label=f"trial {t.number}: {t.value:.3f}" if rank < 3 else None)
-    ax.set(xlabel="epoch", ylabel="validation accuracy",
-           title=f"{study.study_name}: the best {len(best)} trials' validation curves")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    handles, labels = ax.get_legend_handles_labels()       # the best trial first, "pruned" last
-    order = sorted(range(len(labels)), key=lambda i: (labels[i] == "pruned", -float(labels[i].split()[-1] or 0)
-                                                      if labels[i] != "pruned" else 0))
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_parallel(study: optuna.Study):
-    """Optuna's parallel-coordinate plot of the completed trials: one line per trial through its
-    parameter values (those that varied), coloured by validation accuracy."""
-    import matplotlib.pyplot as plt
-
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    varied = [k for k in study_settings(study)["space"]           # a parameter that never varied has no axis
-              if len({repr(t.params.get(k)) for t in complete}) > 1]
-    with _quiet():
-        ax = optuna.visualization.matplotlib.plot_parallel_coordinate(study, params=varied or None,
-                                                                      target_name="val acc")
-    fig = ax.figure
-    fig.set_size_inches(8, 3.6)
-    ax.set_title(f"{study.study_name}: parallel coordinates (completed trials)")
-    plt.tight_layout()
-    return fig
-
-
-def plot_importances(study: optuna.Study, seed: int = 0):
-    """Horizontal bars of ``importances(study)``."""
-    import matplotlib.pyplot as plt
-
-    imp = importances(study, seed)
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(imp) + 1.2))
-    names = list(imp)[::-1]
-    ax.barh(names, [imp[n] for n in names], color="tab:blue")
-    ax.set(xlabel="importance (share of the variance of val acc, fANOVA)",
-           title=f"{study.study_name}: parameter importances")
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from helpers import data, spaces, sweep
+from helpers import data, plots, spaces, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"model": "cnn3", "channels": (4, 8), "hidden": 16}
@@ -170,8 +170,10 @@ def test_median_pruning_stops_bad_trials(tiny, tmp_path, one_thread):
     assert len(states[TrialState.COMPLETE]) + len(states[TrialState.PRUNED]) == 6
     for t in study.get_trials():
         assert len(t.user_attrs["val_acc"]) == (3 if t.state == TrialState.COMPLETE else len(t.intermediate_values))
-    fig = sweep.plot_best_curves(study)
+    fig = plots.sweep_curves(study)
     assert fig.axes[0].get_title().startswith("prune: the best")
+    fig = plots.sweep_parallel(study)
+    assert fig.axes[0].get_title() == "prune: parallel coordinates (completed trials)"
 
 
 def test_a_trial_queued_by_a_dead_worker_is_taken_up(tiny, tmp_path, one_thread):
