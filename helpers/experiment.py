@@ -26,7 +26,7 @@ from .models import count_parameters
 from .files import save_atomic
 from .train import History, check_settings, fit, load_checkpoint, seed_everything
 
-__all__ = ["Outcome", "run", "load", "table", "model_spec", "fingerprint"]
+__all__ = ["Outcome", "run", "load_model", "table", "model_spec", "fingerprint"]
 
 
 def model_spec(build) -> dict | None:
@@ -58,14 +58,14 @@ def fingerprint(spec: dict, sets, settings: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def load(name: str, profile: str | None = None, device="auto", seed: int | None = None):
+def load_model(name: str, profile: str | None = None, device="auto", seed: int | None = None):
     """The model an earlier ``run(name, ...)`` trained, with its best weights, and its record.
 
     Returns ``(model, record)``, or ``None`` when there is no record, no rebuildable model spec or
     no checkpoint yet (then train it: the load-or-train pattern).
     """
     profile = profiles.profile_name(profile)
-    record = results.load(name, profile)
+    record = results.read(name, profile)
     if record is None or not record.get("model"):
         return None
     seed = record["config"].get("seed0", 0) if seed is None else seed
@@ -225,7 +225,7 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
                             "config": {"batch_size": batch_size, "seed0": seeds[0], "size": size, **(config or {}),
                                        **settings}},
                      profile)
-        for seed in seeds:      # recorded: the best weights are all that reuse and load need
+        for seed in seeds:      # recorded: the best weights are all that reuse and load_model need
             (_checkpoint_dir(name, profile, seed) / "last.pt").unlink(missing_ok=True)
     return out
 
@@ -251,7 +251,7 @@ def _interrupted(ckpt, key: str) -> bool:
 def _finished(name, profile, key, spec, seeds, test_b, keep_models, dev) -> Outcome | None:
     """The Outcome of an earlier run with fingerprint ``key``, its best weights reloaded (and
     re-tested when ``test_b`` is given); ``None`` when there is no such complete run."""
-    record = results.load(name, profile)
+    record = results.read(name, profile)
     if record is None or record.get("fingerprint") != key:
         return None
     ckpts = [_checkpoint_dir(name, profile, seed) / "best.pt" for seed in seeds]

@@ -16,7 +16,7 @@ import torch
 from . import profiles
 from .files import save_atomic
 
-__all__ = ["save", "load", "load_all", "read_record", "results_dir", "RecordError"]
+__all__ = ["save", "read", "read_all", "read_record", "results_dir", "RecordError"]
 
 
 class RecordError(ValueError):
@@ -89,13 +89,13 @@ def save(name: str, record: dict, profile: str) -> Path:
                        results_dir(profile) / f"{name}.json")
 
 
-def load(name: str, profile: str) -> dict | None:
+def read(name: str, profile: str) -> dict | None:
     """The record saved under ``name``, or ``None`` if there is none."""
     path = results_dir(profile) / f"{name}.json"
     return read_record(path) if path.is_file() else None
 
 
-def load_all(profile: str) -> dict[str, dict]:
+def read_all(profile: str) -> dict[str, dict]:
     """Every record of a profile, by name."""
     folder = results_dir(profile)
     return {p.stem: read_record(p) for p in sorted(folder.glob("*.json"))}

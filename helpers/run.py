@@ -253,7 +253,7 @@ def store_from(folder: Path, profile: str, notebooks_dir: Path = NOTEBOOKS) -> l
         stored.append(entry)
         print(f"  stored {entry['notebook']} ({entry['seconds']:.1f} s on {entry.get('device') or '?'})")
     fields = set(NotebookRun.__dataclass_fields__)
-    merged = merge_summary(results.load("run_summary", profile),
+    merged = merge_summary(results.read("run_summary", profile),
                            [NotebookRun(**{k: v for k, v in e.items() if k in fields}) for e in stored])
     results.save("run_summary", {**merged, "run_profile": profile}, profile)
     return [e["notebook"] for e in stored]
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t0
     print()
     print(summary(outcomes, total))
-    merged = merge_summary(results.load("run_summary", args.profile), outcomes)
+    merged = merge_summary(results.read("run_summary", args.profile), outcomes)
     if len(merged["notebooks"]) > len(outcomes):
         print(f"the run's summary also keeps {len(merged['notebooks']) - len(outcomes)} notebook(s) run earlier: "
               f"{merged['total_seconds']:.1f} s in all")

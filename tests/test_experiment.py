@@ -20,11 +20,11 @@ def test_run_trains_each_seed_tests_and_records(cifar_splits, tmp_path, monkeypa
     assert len(out.histories) == 2 and len(out.tests) == 2
     assert out.histories[0].train_loss != out.histories[1].train_loss      # the seeds differ
     assert out.parameters == sum(p.numel() for p in tiny().parameters())
-    rec = results.load("tiny", "smoke")
+    rec = results.read("tiny", "smoke")
     assert rec["profile"] == "smoke" and rec["seeds"] == 2 and rec["config"]["lr"] == 3e-3
     assert rec["test_acc"] == pytest.approx(sum(e.accuracy for e in out.tests) / 2)
     assert (tmp_path / "checkpoints" / "tiny" / "seed1" / "best.pt").is_file()
-    assert set(results.load_all("smoke")) == {"tiny"}
+    assert set(results.read_all("smoke")) == {"tiny"}
 
 
 def test_results_refuse_bad_names_and_write_plain_json(tmp_path, monkeypatch):
@@ -33,7 +33,7 @@ def test_results_refuse_bad_names_and_write_plain_json(tmp_path, monkeypatch):
         results.save("a/b", {}, "smoke")
     path = results.save("r", {"acc": torch.tensor(0.5), "per_class": torch.tensor([1, 2])}, "smoke")
     assert json.loads(path.read_text())["per_class"] == [1, 2]
-    assert results.load("missing", "smoke") is None
+    assert results.read("missing", "smoke") is None
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
 
 
@@ -42,16 +42,16 @@ def test_load_or_train_rebuilds_the_model_with_its_best_weights(cifar_splits, tm
     from helpers import models
     monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
     train, val, test = cifar_splits
-    assert experiment.load("lenet_run", "smoke") is None                 # nothing trained yet
+    assert experiment.load_model("lenet_run", "smoke") is None                 # nothing trained yet
     out = experiment.run("lenet_run", functools.partial(models.build, "lenet"), train, val, test,
                          seeds=(3,), epochs=1, profile="smoke", keep_models=True)
-    model, record = experiment.load("lenet_run", "smoke", device="cpu")
+    model, record = experiment.load_model("lenet_run", "smoke", device="cpu")
     assert record["model"] == {"name": "lenet", "kwargs": {"num_classes": 10}}
     for k, v in out.models[0].state_dict().items():
         assert torch.equal(v.cpu(), model.state_dict()[k])
     experiment.run("anonymous", tiny, train, val, profile="smoke", epochs=1)
-    assert experiment.load("anonymous", "smoke") is None                 # no spec: cannot rebuild
-    assert results.load("anonymous", "smoke")["architecture"] == "Sequential"   # but it names its class
+    assert experiment.load_model("anonymous", "smoke") is None                 # no spec: cannot rebuild
+    assert results.read("anonymous", "smoke")["architecture"] == "Sequential"   # but it names its class
     assert record["architecture"] == type(model).__name__
 
 
@@ -117,7 +117,7 @@ def test_reuse_never_trusts_a_run_that_did_not_finish_or_a_model_it_cannot_rebui
     train, val, _ = cifar_splits
     lenet = functools.partial(models.build, "lenet")
     experiment.run("k", lenet, train, val, epochs=1, profile="smoke")
-    assert results.load("k", "smoke")["fingerprint"]
+    assert results.read("k", "smoke")["fingerprint"]
 
     def killed(*a, **k):
         raise KeyboardInterrupt
@@ -125,12 +125,12 @@ def test_reuse_never_trusts_a_run_that_did_not_finish_or_a_model_it_cannot_rebui
     monkeypatch.setattr(experiment, "fit", killed)
     with pytest.raises(KeyboardInterrupt):                                # stopped half-way, no reuse asked
         experiment.run("k", lenet, train, val, epochs=1, profile="smoke")
-    assert results.load("k", "smoke") is None        # its checkpoints may be half-new: the old record goes
+    assert results.read("k", "smoke") is None        # its checkpoints may be half-new: the old record goes
     with pytest.raises(KeyboardInterrupt):
         experiment.run("k", lenet, train, val, epochs=1, profile="smoke", reuse=True)
     monkeypatch.setattr(experiment, "fit", real_fit)
     experiment.run("anon", tiny, train, val, epochs=1, profile="smoke")
-    assert results.load("anon", "smoke")["fingerprint"] is None
+    assert results.read("anon", "smoke")["fingerprint"] is None
     monkeypatch.setattr(experiment, "fit", killed)
     with pytest.raises(KeyboardInterrupt):                                # a closure is always trained
         experiment.run("anon", tiny, train, val, epochs=1, profile="smoke", reuse=True)
@@ -160,7 +160,7 @@ def test_an_interrupted_run_continues_from_its_last_epoch_and_ends_as_if_never_s
     with pytest.raises(KeyboardInterrupt):
         experiment.run("cut", lenet, train, val, test, keep_models=True, reuse=True, **kw)
     monkeypatch.setattr(experiment, "fit", real_fit)
-    assert results.load("cut", "smoke") is None
+    assert results.read("cut", "smoke") is None
     trained = []                                           # (seed, epoch) of every epoch the second call trains
     monkeypatch.setattr(experiment, "fit", lambda *a, **k: real_fit(
         *a, **k, on_epoch_end=lambda epoch, history: trained.append((k["seed"], epoch))))
@@ -174,7 +174,7 @@ def test_an_interrupted_run_continues_from_its_last_epoch_and_ends_as_if_never_s
     for a, b in zip(cut.models, whole.models):
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
     assert [e.accuracy for e in cut.tests] == [e.accuracy for e in whole.tests]
-    assert results.load("cut", "smoke")["seconds"] >= sum(seen[2]) + sum(seen[4])
+    assert results.read("cut", "smoke")["seconds"] >= sum(seen[2]) + sum(seen[4])
     assert not list((tmp_path / "checkpoints" / "cut").glob("seed*/last.pt"))
 
 

@@ -42,7 +42,7 @@ def images(n: int, side: int = 32, classes: int = 3, seed: int = 0) -> data.Imag
 def test_every_backbone_builds_offline_with_a_new_head(name):
     entry = P.BACKBONES[name]
     torch.manual_seed(0)
-    model = P.load(name, num_classes=7, pretrained=False).eval()
+    model = P.build(name, num_classes=7, pretrained=False).eval()
     for head in P.head_modules(model, name).values():
         assert (head.out_features if isinstance(head, nn.Linear) else head.out_channels) == 7
     with torch.no_grad():
@@ -54,11 +54,11 @@ def test_every_backbone_builds_offline_with_a_new_head(name):
 
 def test_unknown_names_and_modes_are_named():
     with pytest.raises(ValueError, match="unknown backbone 'resnet19'.*resnet18"):
-        P.load("resnet19", 10, pretrained=False)
+        P.build("resnet19", 10, pretrained=False)
     with pytest.raises(ValueError, match="unknown mode 'frozen'.*features"):
-        P.load("resnet18", 10, pretrained=False, mode="frozen")
+        P.build("resnet18", 10, pretrained=False, mode="frozen")
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
-        P.load("resnet18", 0, pretrained=False)
+        P.build("resnet18", 0, pretrained=False)
 
 
 # --------------------------------------------------------------------------- EfficientNet-Lite0
@@ -72,8 +72,8 @@ def test_lite0_loads_the_shipped_weights_strictly():
     assert not result.missing_keys and not result.unexpected_keys
     assert torch.equal(model._blocks[15]._project_conv.weight, state["_blocks.15._project_conv.weight"])
     assert model._bn0.eps == 1e-3 and count_parameters(model) == 4_652_008
-    # load() keeps every pretrained tensor but the replaced head
-    loaded = P.load("efficientnet_lite0", 10)
+    # build() keeps every pretrained tensor but the replaced head
+    loaded = P.build("efficientnet_lite0", 10)
     assert torch.equal(loaded._conv_stem.weight, state["_conv_stem.weight"])
     assert torch.equal(loaded._bn1.running_var, state["_bn1.running_var"])
     assert loaded._fc.out_features == 10
@@ -121,7 +121,7 @@ def test_batchnorm_drift_measures_against_the_running_statistics():
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
 def test_features_mode_trains_only_the_head_and_keeps_bn_statistics(name):
     torch.manual_seed(0)
-    model = P.load(name, 3, pretrained=name == "efficientnet_lite0", mode="features")
+    model = P.build(name, 3, pretrained=name == "efficientnet_lite0", mode="features")
     head = set(map(id, P.head_parameters(model, name)))
     assert all(p.requires_grad == (id(p) in head) for p in model.parameters())
     before = copy.deepcopy(model.state_dict())
@@ -147,7 +147,7 @@ def test_features_mode_trains_only_the_head_and_keeps_bn_statistics(name):
 
 
 def test_finetune_mode_trains_everything():
-    model = P.load("efficientnet_lite0", 5)
+    model = P.build("efficientnet_lite0", 5)
     assert count_parameters(model, trainable_only=True) == count_parameters(model)
     model.train()
     assert model._bn0.training
@@ -181,7 +181,7 @@ def test_inception_auxiliary_logits_go_through_fit():
     """Inception v3 needs 299x299 for its auxiliary branch. In features mode (frozen BatchNorm)
     batches of one image work and no gradient flows through the backbone: cheap on a CPU."""
     torch.manual_seed(0)
-    model = P.load("inception_v3", 2, pretrained=False, mode="features")
+    model = P.build("inception_v3", 2, pretrained=False, mode="features")
     aux_before = model.AuxLogits.fc.weight.detach().clone()
     main_before = model.fc.weight.detach().clone()
     frozen_before = model.Mixed_7c.branch_pool.bn.running_mean.clone()
@@ -220,7 +220,7 @@ def offline(tmp_path, monkeypatch):
 
 def test_pretrained_offline_raises_weights_unavailable_in_one_line(offline, capsys):
     with pytest.raises(P.WeightsUnavailable) as info:
-        P.load("resnet18", 10, pretrained=True)
+        P.build("resnet18", 10, pretrained=True)
     assert "Downloading" not in capsys.readouterr().out       # torch.hub's line is kept out of notebooks
     message = str(info.value)
     assert message.startswith("weights unavailable offline: resnet18")
@@ -234,7 +234,7 @@ def test_a_damaged_cached_file_is_reported_too(offline):
     folder.mkdir(parents=True)
     (folder / "squeezenet1_0-b66bff10.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(P.WeightsUnavailable, match="weights unavailable offline: squeezenet1_0"):
-        P.load("squeezenet1_0", 10, pretrained=True)
+        P.build("squeezenet1_0", 10, pretrained=True)
 
 
 class _RunsCode:
@@ -252,7 +252,7 @@ def test_a_hostile_cached_file_is_refused_and_runs_nothing(offline, monkeypatch)
     hostile = folder / "resnet18-f37072fd.pth"
     torch.save({"fc.weight": _RunsCode()}, hostile)
     with pytest.raises(P.WeightsUnavailable) as info:
-        P.load("resnet18", 10, pretrained=True)
+        P.build("resnet18", 10, pretrained=True)
     assert not marker.exists()                                 # nothing in the file was executed
     assert str(hostile) in str(info.value) and "delete it" in str(info.value)
     assert P.weights_status("resnet18") == (False, "weights unavailable offline: resnet18")   # nor "available"
@@ -274,7 +274,7 @@ def test_penultimate_features_are_what_the_head_reads():
         h = model.pool(F.relu(model.conv2(model.pool(F.relu(model.conv1(x))))))
         expected = F.relu(model.fc2(F.relu(model.fc1(h.flatten(1)))))
     assert torch.allclose(feats, expected, atol=1e-6)
-    squeeze = P.load("squeezenet1_0", 3, pretrained=False)          # a convolutional head: pooled
+    squeeze = P.build("squeezenet1_0", 3, pretrained=False)          # a convolutional head: pooled
     assert features.penultimate_features(squeeze, data.Batches(train, 5, device="cpu", size=64)).shape == (10, 512)
 
 

