@@ -352,6 +352,12 @@ def build(run_dir: Path, out_dir: Path, profile: str, figures_dir: Path | None =
     return md_path, html_path
 
 
+def _notebooks_in(*folders: Path) -> set[str]:
+    """The notebook numbers ("03", ...) that records or figures in ``folders`` come from."""
+    names = [p.stem for folder in folders if folder.is_dir() for p in folder.glob("*") if p.suffix in (".json", ".png")]
+    return {n[:2] for n in names if re.match(r"\d\d_", n)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", choices=profiles.PROFILES, default="full")
@@ -374,6 +380,16 @@ def main(argv=None) -> int:
     figures_dir = args.figures
     if figures_dir is None and args.out.resolve() == (profiles.REPO_ROOT / "report").resolve():
         figures_dir = profiles.REPO_ROOT / "figures"
+    if figures_dir is not None:     # publishing replaces the folders: a notebook the run lacks would vanish
+        lost = sorted(_notebooks_in(figures_dir, args.out / "results")
+                      - _notebooks_in(run_dir / "figures", run_dir / "results"))
+        if lost:
+            print(f"no report written: {run_dir} holds no records or figures of notebook(s) {', '.join(lost)}, "
+                  f"so publishing it would delete theirs from {args.out / 'results'} and {figures_dir}. Run those "
+                  f"notebooks into it (python -m helpers.run --profile {args.profile}), or first copy the published "
+                  f"ones into it without overwriting (cp -n {args.out / 'results'}/*.json {run_dir / 'results'}/; "
+                  f"cp -n {figures_dir}/*.png {run_dir / 'figures'}/)", file=sys.stderr)
+            return 1
     try:
         md, page = build(run_dir, args.out, args.profile, figures_dir)
     except results.RecordError as e:

@@ -288,3 +288,23 @@ def test_question_4_sets_the_final_cnn_resnet_and_vit_side_by_side_with_their_bu
     q4 = report.build_markdown(run, tmp_path / "report", "full").split("**How do ViTs and CNNs differ?**")[1]
     rows = [l for l in q4.splitlines() if l.startswith("| 0")]
     assert rows == [f"| {n} | {m} | 1,000 | {e} | {s:,.0f} s | {d} | {100 * t:.2f} % |" for n, m, e, s, d, t in finals]
+
+
+def test_publishing_a_run_that_lacks_a_published_notebook_is_refused_and_deletes_nothing(smoke_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)                       # notebooks 00, 02, 03
+    out, figures = tmp_path / "report", tmp_path / "figures"
+    (out / "results").mkdir(parents=True)
+    figures.mkdir()
+    (out / "results" / "05_vit_best.json").write_text(json.dumps({"name": "05_vit_best", "profile": "smoke"}))
+    (figures / "05_patch_grid.png").write_bytes(b"published")
+    args = ["--profile", "smoke", "--run-dir", str(run), "--out", str(out), "--figures", str(figures)]
+    assert report.main(args) == 1
+    err = capsys.readouterr().err
+    assert "notebook(s) 05" in err and "cp -n" in err
+    assert (figures / "05_patch_grid.png").read_bytes() == b"published" and (out / "results" / "05_vit_best.json").exists()
+    assert not (out / "report.md").exists()
+    shutil.copy2(out / "results" / "05_vit_best.json", run / "results")   # the fix the message names
+    shutil.copy2(figures / "05_patch_grid.png", run / "figures")
+    assert report.main(args) == 0
+    assert (figures / "05_patch_grid.png").exists() and (figures / "02_mlp_curves.png").exists()
