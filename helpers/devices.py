@@ -1,10 +1,14 @@
 """Which device trains, and what pays off on it: channels-last memory, bfloat16 mixed precision.
 
     resolve_device("auto")  -> cuda, then mps, then cpu
+    device_label("auto")    -> that device in words, e.g. "cpu (AMD EPYC 9B14, 2 threads)"
     channels_last_pays(dev) -> whether convolutions run faster in NHWC memory there
     bf16_pays(dev)          -> whether bf16 autocast speeds up training there (GPU, or a CPU with AVX512-BF16/AMX)
 """
 from __future__ import annotations
+
+import platform
+from pathlib import Path
 
 import torch
 
@@ -20,6 +24,22 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(device)
+
+
+def device_label(device: str | torch.device | None = None, threads: int | None = None) -> str:
+    """The device a notebook run with ``device`` (None: its default, "auto") trains on, in words;
+    ``threads``: the CPU threads each kernel uses, when not this process's own count."""
+    dev = resolve_device(device or "auto")
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "cpu":
+        try:     # Linux names the processor here; platform.processor() is empty there
+            names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name")]
+        except OSError:
+            names = []
+        return f"cpu ({names[0] if names else platform.machine()}, {threads or torch.get_num_threads()} threads)"
+    return dev.type
 
 
 def channels_last_pays(device: torch.device) -> bool:

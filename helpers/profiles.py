@@ -81,16 +81,10 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     ``device``: a ``torch.device`` or a name (``"auto"`` resolves as ``devices.resolve_device``);
     ``notebook``: the notebook's name, e.g. ``"05_vit"``. Returns the resolved device.
     """
-    import torch  # here, so that the profile switch itself does not need PyTorch
-
-    from .devices import resolve_device
+    from .devices import device_label, resolve_device  # here, so that the profile switch itself does not need PyTorch
 
     device = resolve_device(device)
-    what = str(device)
-    if device.type == "cuda":
-        what += f" ({torch.cuda.get_device_name(device)})"
-    elif device.type == "cpu":
-        what += f" ({torch.get_num_threads()} threads)"
+    what = device_label(device)
     if amp is not None:
         what += f", bfloat16 mixed precision {'on' if amp else 'off'}"
     print(f"DEVICE: {what}")

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import profiles, results
+from . import devices, profiles, results
 from .files import atomic_writer, save_atomic
 
 NOTEBOOKS = profiles.REPO_ROOT / "notebooks"
@@ -58,26 +57,6 @@ def _data_line(nb_path: Path) -> str:
             found += [ln[len("DATA: "):] for ln in text.splitlines()
                       if ln.startswith("DATA: ") and ln[len("DATA: "):] not in found]
     return " | ".join(found) or "none"
-
-
-def device_label(device: str | None = None, threads: int | None = None) -> str:
-    """The device a notebook run with ``device`` (None: its default, "auto") trains on, in words;
-    ``threads``: the CPU threads each kernel uses, when not this process's own count."""
-    import torch
-
-    from .data import resolve_device
-
-    dev = resolve_device(device or "auto")
-    if dev.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(dev)})"
-    if dev.type == "cpu":
-        try:     # Linux names the processor here; platform.processor() is empty there
-            names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name")]
-        except OSError:
-            names = []
-        return f"cpu ({names[0] if names else platform.machine()}, {threads or torch.get_num_threads()} threads)"
-    return dev.type
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict, timeout: int | None = None,
@@ -297,7 +276,7 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
     # the notebooks' "auto" (or --device) resolves the same way
-    device = device_label(args.device, _kernel_threads(args.jobs))
+    device = devices.device_label(args.device, _kernel_threads(args.jobs))
 
     def done(p: Path, o: NotebookRun) -> None:
         print(f"  {o.status:6s} {o.notebook} ({o.seconds:.1f} s)" + (f"\n    {o.error}" if o.error else ""),
