@@ -13,8 +13,9 @@ A pipeline is a plain list of transforms, applied in order
     HorizontalFlip(p)       VerticalFlip(p)          PadCrop(padding, mode)
     Rotation(degrees)       ColorJitter(brightness, contrast, saturation, hue)
     RandomErasing(p, scale, ratio, value)            RandomResizedCrop(size, scale, ratio)
-    PatchMask(granularity, ratio)                    RandomApply(transform, p)
-    standard(), basic(), basic_erasing(), by_name("flip+crop")
+    PatchMask(granularity, ratio)                    ChannelDropout(p)
+    RandomApply(transform, p)                        Compose(transforms)
+    standard(), basic(), basic_erasing(), heavy(), by_name("flip+crop")
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "HorizontalFlip", "VerticalFlip", "PadCrop", "Rotation", "ColorJitter", "RandomErasing",
-    "RandomResizedCrop", "PatchMask", "RandomApply", "Compose",
-    "standard", "basic", "basic_erasing", "by_name", "NAMES",
+    "RandomResizedCrop", "PatchMask", "ChannelDropout", "RandomApply", "Compose",
+    "standard", "basic", "basic_erasing", "heavy", "by_name", "NAMES",
 ]
 
 
@@ -447,6 +448,24 @@ class PatchMask:
         return f"PatchMask(granularity={self.granularity}, ratio={self.ratio}, value={self.value!r})"
 
 
+class ChannelDropout:
+    """Set each colour channel of each image to 0 with probability ``p``: ``nn.Dropout2d(p)``
+    applied to the image, as report E's "heavy regularization" set did. Unlike ``Dropout2d``
+    the kept channels are not scaled by 1 / (1 - p), so every pixel stays in its range."""
+
+    def __init__(self, p: float = 1 / 3):
+        self.p = _check_p(p)
+
+    def __call__(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        _check_batch(x, "ChannelDropout")
+        b, c = x.shape[:2]
+        drop = torch.rand(b, c, 1, 1, device=x.device, generator=generator) < self.p
+        return x.masked_fill(drop, 0)
+
+    def __repr__(self) -> str:
+        return f"ChannelDropout(p={self.p:.3g})"
+
+
 class RandomApply:
     """Apply ``transform`` to each image with probability ``p``.
 
@@ -509,6 +528,12 @@ def basic_erasing(p: float = 0.5, degrees: float = 10.0, jitter: float = 0.2) ->
     return basic(degrees, jitter) + [RandomErasing(p)]
 
 
+def heavy(dropout: float = 1 / 3) -> list:
+    """Report E's "heavy regularization", as we read it: horizontal and vertical flips, pad-and-crop,
+    colour jitter, then ``ChannelDropout(dropout)`` (Dropout2d on the image)."""
+    return [HorizontalFlip(0.5), VerticalFlip(0.5), PadCrop(4), ColorJitter(0.2, 0.2, 0.2), ChannelDropout(dropout)]
+
+
 #: The pipelines ``by_name`` knows, each made fresh by calling it.
 NAMES = {
     "none": lambda: [],
@@ -517,6 +542,7 @@ NAMES = {
     "flip+crop": standard,
     "basic": basic,
     "basic+erasing": basic_erasing,
+    "heavy": heavy,
 }
 
 

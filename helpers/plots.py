@@ -63,10 +63,12 @@ def class_balance(counts: dict, classes, title: str = "Images per class"):
     return fig
 
 
-def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_loss: bool = False):
+def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", loglog: bool = False):
     """Training curves, one line per run, mean ± standard deviation over its seeds as a band.
 
     ``runs`` maps a label to a list of ``History`` objects (one per seed) or an ``Outcome``.
+    ``loglog``: both axes of every panel on a log scale, as report E plotted its runs (a power
+    law is a straight line there, and late epochs get as much room as early ones).
     """
     labels = {"train_loss": "training loss", "val_loss": "validation loss",
               "train_acc": "training accuracy", "val_acc": "validation accuracy"}
@@ -83,8 +85,8 @@ def curves(runs: dict, metrics=("train_loss", "val_acc"), title: str = "", logy_
                 std = np.nanstd(values, 0)
                 ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.set(xlabel="epoch", ylabel=labels.get(metric, metric), title=labels.get(metric, metric))
-        if logy_loss and "loss" in metric:
-            ax.set_yscale("log")
+        if loglog:
+            ax.set(xscale="log", yscale="log")
     axes[0][-1].legend(fontsize=8)
     if title:
         fig.suptitle(title)

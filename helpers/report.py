@@ -42,10 +42,15 @@ SECTIONS = [
 ]
 
 CIFAR10_TEST, CIFAR100_TEST, KAGGLE_TEST = "CIFAR-10 test set", "CIFAR-100 test set", "Kaggle's 300,000-image test set"
+CATDOG_VAL = "validation cats and dogs of CIFAR-10 (val)"
+C_STUDY = "CIFAR-100 test set, after the study's short run"
+C_WORSE = "worse than SGD + momentum at lr 0.01 (no number given)"
+E_NO_NUMBER = "no number given"
 
-#: (experiment, source, its test accuracy, the set it was measured on, our records (the best
-#: of them is shown), the set ours are measured on). A difference is printed only where the two
-#: sets are the same; a record's own ``config.target`` overrides the set ours are measured on.
+#: (experiment, source, its accuracy (None where it gave none), the set it was measured on (or what it
+#: said), our records (the best of them is shown), the set ours are measured on[, our record's key:
+#: ``test_acc`` unless given]). A difference is printed only where the two sets are the same; a record's
+#: own ``config.target`` overrides the set ours are measured on.
 SOURCE_NUMBERS = [
     ("MLP", "B", 0.4242, KAGGLE_TEST, ("02_mlp_best",), CIFAR10_TEST),
     ("Simple CNN", "A", 0.77, CIFAR10_TEST, ("03_cnn_best", "07_sweep_best"), CIFAR10_TEST),
@@ -63,8 +68,26 @@ SOURCE_NUMBERS = [
     ("CIFAR-100 ConvNet", "C", 0.56, CIFAR100_TEST, ("09_cifar100_convnet",), CIFAR100_TEST),
     ("CIFAR-100 ConvNet, ours: the speed-run network", "C (its ConvNet)", 0.56, CIFAR100_TEST,
      ("09_cifar100_speedrun",), CIFAR100_TEST),
+    ("CIFAR-100 ConvNet as C trained it: SGD + momentum, lr 0.01", "C: 50 epochs", 0.56, CIFAR100_TEST,
+     ("09_c_opt_momentum",), C_STUDY),
+    *[(f"CIFAR-100 ConvNet as C trained it, but {change}", "C", None, C_WORSE, (record,), C_STUDY)
+      for change, record in (("Adam", "09_c_opt_adam"), ("RMSprop", "09_c_opt_rmsprop"), ("Adagrad", "09_c_opt_adagrad"),
+                             ("lr 0.5", "09_c_lr0.5"), ("lr 0.1", "09_c_lr0.1"), ("lr 0.001", "09_c_lr0.001"))],
     ("Fine-tuned from CIFAR-100 to STL-10", "C: 60 epochs", 0.8267, "STL-10 test set", ("09_finetune_target",),
      "STL-10 test set"),
+    ("Five-conv CNN, cat vs dog, no augmentation (val)", "D", 0.8035, CATDOG_VAL, ("06_d_catdog_none_wd0",),
+     CATDOG_VAL, "best_val_acc"),
+    ("Five-conv CNN, cat vs dog, flip + crop, weight decay 1e-5 (val)", "D", 0.8644, CATDOG_VAL,
+     ("06_d_catdog_flip+crop_wd1e-05",), CATDOG_VAL, "best_val_acc"),
+    ("RN-4 (E: RN04) (val)", "E", 0.77, "CIFAR-10, E's full training", ("04_rn4",),
+     "CIFAR-10 val, a quarter of the training set, 6 epochs", "best_val_acc"),
+    *[(f"{what} (val)", "E", None, E_NO_NUMBER, (record,), "CIFAR-10 val, a quarter of the training set",
+       "best_val_acc")
+      for what, record in (("RR-16", "04_rr16"), ("RR-32", "04_rr32"), ("RN-4, batch 16 (E: less stable)", "04_rn4_batch16"),
+                           ("RN-4, heavy regularization with Dropout2d(1/3)", "04_rn4_heavy"))],
+    *[(f"Masked pre-training, {g}x{g} blocks, {p:.0%} masked, then crops (val)", "E", None,
+       "accuracy declined (no number given)", (f"06_mask_tuned_g{g}_p{p}",), "CIFAR-10 val, 10,000 training images",
+       "best_val_acc") for g in (4, 2, 1) for p in (0.5, 0.7, 0.9)],
 ]
 
 #: the names a record's ``config.target`` gives the set it was tested on
@@ -84,16 +107,17 @@ def _comparison_rows(records: dict[str, dict]) -> list[list]:
     """One row per source number: ours (the best of the row's records, named), what each side was
     measured on, and the difference only where both were measured on the same set."""
     rows = []
-    for experiment, source, theirs, their_set, candidates, our_set in SOURCE_NUMBERS:
-        found = [(records[n]["test_acc"], n) for n in candidates
-                 if records.get(n, {}).get("test_acc") is not None and records[n]["test_acc"] == records[n]["test_acc"]]
+    for experiment, source, theirs, their_set, candidates, our_set, *metric in SOURCE_NUMBERS:
+        key = metric[0] if metric else "test_acc"
+        found = [(records[n][key], n) for n in candidates if _finite(records.get(n, {}).get(key))]
         if not found:
             rows.append([experiment, source, _pct(theirs), their_set, "–", "–", "–"])
             continue
         ours, name = max(found)
         target = (records[name].get("config") or {}).get("target")
         measured = TARGETS.get(target, target) if target else our_set
-        diff = f"{100 * (ours - theirs):+.2f} points" if measured == their_set else "not comparable: other test sets"
+        diff = ("–" if theirs is None else f"{100 * (ours - theirs):+.2f} points" if measured == their_set
+                else "not comparable: measured on other sets")
         rows.append([experiment, source, _pct(theirs), their_set, f"{_pct(ours)} ({name})", measured, diff])
     return rows
 
@@ -282,8 +306,9 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
         for table in _row_tables(records, prefix):
             parts += ["", table]
     parts += ["", "## Compared with the source reports", "",
-              "Test accuracies. A difference is given only where both numbers were measured on the same test "
-              "set; report B's Kaggle set holds 300,000 images (CIFAR-10's 10,000 test images among them).", "",
+              "Test accuracies, or validation accuracies where a row says (val). A difference is given only where "
+              "both numbers were measured on the same set; report B's Kaggle set holds 300,000 images (CIFAR-10's "
+              "10,000 test images among them). Where a source gave no number, its column says what it found.", "",
               _table(["experiment", "source", "source's number", "measured on", "ours (record)", "ours measured on",
                       "difference"], _comparison_rows(records))]
     parts += ["", "## The four questions", "", _answers(records), ""]

@@ -34,7 +34,7 @@ from .files import save_atomic
 __all__ = ["fit", "History", "TrainingDiverged", "CheckpointError", "seed_everything", "make_optimizer",
            "lr_factor", "save_atomic", "load_checkpoint", "seconds_per_step", "OPTIMIZERS", "SCHEDULERS", "AMP"]
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 AMP = ("auto", True, False, "bf16", "fp16")
 SCHEDULERS = ("none", "exponential", "cosine", "warmup_linear", "warmup_cosine")
 
@@ -118,7 +118,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0,
                    momentum: float = 0.9) -> torch.optim.Optimizer:
-    """An optimizer by name: sgd, momentum (SGD with momentum), nesterov, adam, adamw."""
+    """An optimizer by name: sgd, momentum (SGD with momentum), nesterov, adam, adamw, rmsprop, adagrad."""
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if name == "sgd":
@@ -130,6 +130,10 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0,
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
@@ -289,7 +293,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
         progress: bool = True, on_epoch_end=None) -> History:
     """Train ``model`` on ``train`` and watch it on ``val``; return the ``History``.
 
-    Optimizer (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``) and
+    Optimizer (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, ``rmsprop``, ``adagrad``) and
     scheduler (``none``, ``exponential``, ``cosine``, ``warmup_linear``,
     ``warmup_cosine``) are chosen by name. Early stopping: with ``patience`` set,
     training stops once validation accuracy has not improved for ``patience``

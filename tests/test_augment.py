@@ -81,7 +81,7 @@ def every_transform():
         augment.PadCrop(3, mode="reflect"), augment.Rotation(30),
         augment.ColorJitter(0.4, 0.4, 0.4, 0.1), augment.RandomErasing(0.5),
         augment.RandomResizedCrop(16), augment.PatchMask(4, 0.5), augment.PatchMask(1, 0.3),
-        augment.RandomApply(augment.Rotation(20), 0.5), augment.Compose(augment.basic_erasing()),
+        augment.ChannelDropout(1 / 3), augment.RandomApply(augment.Rotation(20), 0.5), augment.Compose(augment.basic_erasing()),
     ]
 
 
@@ -240,6 +240,18 @@ def test_patch_mask_ratio_holds_and_masks_align_to_the_grid(granularity, ratio):
     assert len(blocks.all(2).unique(dim=0)) > 200          # every image has its own mask
 
 
+def test_channel_dropout_zeroes_whole_channels_at_rate_p():
+    x = torch.randint(1, 256, (2000, 3, 8, 8), dtype=torch.uint8, generator=seeded(2))
+    y = augment.ChannelDropout(1 / 3)(x, seeded())
+    zero = (y == 0).flatten(2)                                  # [B, C, pixels]
+    assert (zero.all(2) == zero.any(2)).all()                   # a channel is wholly dropped or kept
+    kept = ~zero.all(2)
+    assert torch.equal(y[kept], x[kept])                        # kept channels are not rescaled
+    assert abs((~kept).float().mean() - 1 / 3) < 0.02
+    assert torch.equal(augment.ChannelDropout(0.0)(x, seeded()), x)
+    assert augment.ChannelDropout(1.0)(x.float(), seeded()).eq(0).all()
+
+
 def test_patch_mask_extremes():
     x = batch(4, 8)
     assert torch.equal(augment.PatchMask(2, 0.0)(x, seeded()), x)
@@ -272,8 +284,9 @@ def test_random_apply_p0_never_p1_always_and_only_on_chosen_images():
 
 
 def test_compose_and_named_pipelines():
-    assert list(augment.NAMES) == ["none", "flip", "crop", "flip+crop", "basic", "basic+erasing"]
+    assert list(augment.NAMES) == ["none", "flip", "crop", "flip+crop", "basic", "basic+erasing", "heavy"]
     assert augment.by_name("none") == []
+    assert augment.by_name("heavy")[-1].p == pytest.approx(1 / 3)
     assert [type(t).__name__ for t in augment.by_name("flip+crop")] == ["HorizontalFlip", "PadCrop"]
     assert [type(t).__name__ for t in augment.by_name("basic+erasing")] == \
         ["HorizontalFlip", "ColorJitter", "Rotation", "RandomErasing"]
@@ -318,9 +331,10 @@ def test_batches_iterate_with_basic_erasing():
     (lambda: augment.PatchMask(-2, 0.5), "granularity must be a positive int .*, got -2"),
     (lambda: augment.PatchMask(4, 1.5), r"ratio must lie in \[0, 1\], got 1.5"),
     (lambda: augment.PatchMask(5, 0.5, size=32), "granularity 5 does not divide the image size 32x32"),
+    (lambda: augment.ChannelDropout(1.2), r"p must lie in \[0, 1\], got 1.2"),
     (lambda: augment.Compose([augment.VerticalFlip(), 3]), "every transform must be callable"),
     (lambda: augment.by_name("mixup"), "unknown augmentation 'mixup'; known: 'none', 'flip', 'crop', "
-                                       r"'flip\+crop', 'basic', 'basic\+erasing'"),
+                                       r"'flip\+crop', 'basic', 'basic\+erasing', 'heavy'"),
 ])
 def test_bad_arguments_of_the_full_set(make, message):
     with pytest.raises(ValueError, match=message):

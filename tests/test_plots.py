@@ -20,3 +20,18 @@ def test_save_writes_a_png_with_the_usual_mode_and_leaves_no_temporary_file(tmp_
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_mode & 0o777 == 0o644       # readable by others, as a file a user saves
     assert [p.name for p in path.parent.iterdir()] == ["fig.png"]
+
+
+def test_curves_plot_the_mean_over_seeds_and_loglog_sets_both_axes():
+    import numpy as np
+    from helpers.train import History
+
+    seeds = [History(epoch=[0, 1, 2], train_loss=[2.0, 1.0, 0.5], val_acc=[0.2, 0.4, 0.5]),
+             History(epoch=[0, 1, 2], train_loss=[4.0, 2.0, 1.5], val_acc=[0.4, 0.6, 0.7])]
+    for loglog, scale in ((False, "linear"), (True, "log")):
+        fig = plots.curves({"run": seeds}, title="t", loglog=loglog)
+        loss_ax, acc_ax = fig.axes[:2]
+        assert {loss_ax.get_xscale(), loss_ax.get_yscale(), acc_ax.get_yscale()} == {scale}
+        np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), [3.0, 1.5, 1.0])
+        np.testing.assert_allclose(acc_ax.lines[0].get_xdata(), [1, 2, 3])   # epochs count from 1 on a log axis
+        plt.close(fig)

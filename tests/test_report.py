@@ -308,3 +308,18 @@ def test_publishing_a_run_that_lacks_a_published_notebook_is_refused_and_deletes
     shutil.copy2(figures / "05_patch_grid.png", run / "figures")
     assert report.main(args) == 0
     assert (figures / "05_patch_grid.png").exists() and (figures / "02_mlp_curves.png").exists()
+
+
+def test_comparison_rows_read_the_named_metric_and_print_no_difference_without_a_source_number():
+    records = {"06_d_catdog_none_wd0": {"best_val_acc": 0.8235, "test_acc": float("nan")},
+               "09_c_opt_adam": {"best_val_acc": 0.2, "test_acc": 0.21},
+               "09_c_opt_momentum": {"best_val_acc": 0.3, "test_acc": 0.31}}
+    rows = {row[0]: row for row in report._comparison_rows(records)}
+    d = rows["Five-conv CNN, cat vs dog, no augmentation (val)"]
+    assert d[4] == "82.35 % (06_d_catdog_none_wd0)" and d[6] == "+2.00 points"    # val against D's val 80.35 %
+    adam = rows["CIFAR-100 ConvNet as C trained it, but Adam"]
+    assert adam[2] == "–" and adam[3].startswith("worse than") and adam[4] == "21.00 % (09_c_opt_adam)"
+    assert adam[6] == "–"                                                           # no number, no difference
+    short = rows["CIFAR-100 ConvNet as C trained it: SGD + momentum, lr 0.01"]
+    assert short[6].startswith("not comparable")                                    # 50 epochs against a short run
+    assert rows["RR-32 (val)"][4] == "–"                                            # no record: a dash

@@ -89,10 +89,21 @@ def test_cpu_training_uses_channels_last_and_learns_the_same(cifar_splits):
 @pytest.mark.parametrize("opt", train.OPTIMIZERS)
 def test_every_optimizer_by_name_trains(cifar_splits, opt):
     h = train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, optimizer=opt,
-                  lr=0.05 if "sgd" in opt or opt in ("momentum", "nesterov") else 3e-3,
+                  lr=0.05 if opt in ("sgd", "momentum", "nesterov", "adagrad") else 3e-3,
                   weight_decay=1e-4, grad_clip=1.0, label_smoothing=0.1, scheduler="warmup_cosine",
                   warmup_epochs=0.5, progress=False)
     assert all(map(lambda v: v == v, h.train_loss))
+
+
+def test_optimizer_names_give_torch_optimizers():
+    expected = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
+                "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
+                "adagrad": torch.optim.Adagrad}
+    assert set(expected) == set(train.OPTIMIZERS)
+    for name, cls in expected.items():
+        opt = train.make_optimizer(name, small_cnn().parameters(), 0.01, weight_decay=1e-4)
+        assert type(opt) is cls and opt.defaults["weight_decay"] == 1e-4
+    assert train.make_optimizer("nesterov", small_cnn().parameters(), 0.01).defaults["nesterov"]
 
 
 def test_schedules():
@@ -105,8 +116,8 @@ def test_schedules():
     assert f("warmup_linear", 55, warmup_steps=10) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unknown scheduler 'step'"):
         f("step", 3)
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
-        train.make_optimizer("rmsprop", small_cnn().parameters(), 0.1)
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        train.make_optimizer("lbfgs", small_cnn().parameters(), 0.1)
 
 
 def test_divergence_is_an_error_naming_epoch_and_step(cifar_splits):
