@@ -75,6 +75,12 @@ SOURCE_NUMBERS = [
                              ("lr 0.5", "09_c_lr0.5"), ("lr 0.1", "09_c_lr0.1"), ("lr 0.001", "09_c_lr0.001"))],
     ("Fine-tuned from CIFAR-100 to STL-10", "C: 60 epochs", 0.8267, "STL-10 test set", ("09_finetune_target",),
      "STL-10 test set"),
+    ("ResNet-18 from torchvision, untuned, a new head (ours: from scratch, the ImageNet stem) (val)", "A: 60 epochs",
+     0.78, CIFAR10_TEST, ("04_resnet18_imagenet_stem",), "CIFAR-10 val, a quarter of the training set, 4 epochs",
+     "best_val_acc"),
+    ("Six frozen torchvision backbones, Inception v3 with loss1 + 0.4 loss2 (D: its best, ResNet) (val)", "D", 0.8589,
+     "D's cat/dog subset (val)", (), "not run offline: torchvision's ImageNet weights need a download; notebook 09 "
+     "runs all six (and the auxiliary loss) where they can be had"),
     ("Five-conv CNN, cat vs dog, no augmentation (val)", "D", 0.8035, CATDOG_VAL, ("06_d_catdog_none_wd0",),
      CATDOG_VAL, "best_val_acc"),
     ("Five-conv CNN, cat vs dog, flip + crop, weight decay 1e-5 (val)", "D", 0.8644, CATDOG_VAL,
@@ -111,7 +117,7 @@ def _comparison_rows(records: dict[str, dict]) -> list[list]:
         key = metric[0] if metric else "test_acc"
         found = [(records[n][key], n) for n in candidates if _finite(records.get(n, {}).get(key))]
         if not found:
-            rows.append([experiment, source, _pct(theirs), their_set, "–", "–", "–"])
+            rows.append([experiment, source, _pct(theirs), their_set, "–", our_set, "–"])
             continue
         ours, name = max(found)
         target = (records[name].get("config") or {}).get("target")

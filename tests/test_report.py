@@ -242,8 +242,8 @@ def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_a
     table = [l for l in md.split("## Compared with the source reports")[1].split("\n## ")[0].splitlines() if l.startswith("| ")][2:]
     for row in table:                                   # a difference only where both sides measured the same set
         cells = [c.strip() for c in row.strip("|").split(" | ")]
-        their_set, our_set, diff = cells[3], cells[5], cells[6]
-        assert ("points" in diff) == (their_set == our_set != "–"), row
+        their_set, ours, our_set, diff = cells[3], cells[4], cells[5], cells[6]
+        assert ("points" in diff) == (their_set == our_set and ours != "–"), row
     cnn_a = next(l for l in lines if l.startswith("| Simple CNN | A |"))
     assert "91.00 % (03_cnn_best)" in cnn_a and "+14.00 points" in cnn_a          # the best of 03 and 07
     assert "![00_stl10_subset]" not in md and "00_stl10_subset is left out" in md   # no stand-in as data
