@@ -42,6 +42,7 @@ SECTIONS = [
 ]
 
 CIFAR10_TEST, CIFAR100_TEST, KAGGLE_TEST = "CIFAR-10 test set", "CIFAR-100 test set", "Kaggle's 300,000-image test set"
+CIFAR10_VAL = "a validation split of CIFAR-10's training images (val)"
 CATDOG_VAL = "validation cats and dogs of CIFAR-10 (val)"
 C_STUDY = "CIFAR-100 test set, after the study's short run"
 C_WORSE = "worse than SGD + momentum at lr 0.01 (no number given)"
@@ -58,6 +59,10 @@ SOURCE_NUMBERS = [
     ("ResNet (A: ResNet-18; ours: ResNet-9)", "A", 0.78, CIFAR10_TEST, ("04_resnet_best",), CIFAR10_TEST),
     ("ViT from scratch", "A", 0.73, CIFAR10_TEST, ("05_vit_best",), CIFAR10_TEST),
     ("ViT from scratch", "B", 0.5408, KAGGLE_TEST, ("05_vit_best",), CIFAR10_TEST),
+    ("Report A's best ViT configuration, as A trained it (60 epochs)", "A", 0.73, CIFAR10_TEST, ("05_vit_report_a",),
+     CIFAR10_TEST),
+    ("Report B's ViT (6 layers, embed 30, patch 4), as B trained it (val)", "B", 0.51, CIFAR10_VAL, ("05_vit_report_b",),
+     CIFAR10_VAL, "best_val_acc"),
     ("Pretrained, fine-tuned (B: MobileNetV3-S; ours: EfficientNet-Lite0)", "B", 0.8316, KAGGLE_TEST,
      ("09_efficientnet_finetune",), CIFAR10_TEST),
     ("CIFAR-100 first training, as C ran it: TwoLayerNet, hidden 64", "C", 0.11, CIFAR100_TEST,
