@@ -124,10 +124,13 @@ class Outcome:
 def table(runs: dict):
     """One row per run of ``{label: Outcome}`` (``None`` skipped, e.g. a diverged run): parameters,
     best validation accuracy, the epoch it came at, the last losses and the seconds per epoch
-    (means over the seeds). The notebooks print their comparisons with it."""
+    (means over the seeds), and the test accuracy where any run was tested. The notebooks print
+    their comparisons with it."""
     import pandas as pd
 
     mean = lambda values: sum(values) / len(values)  # noqa: E731
+    runs = {label: out for label, out in runs.items() if out is not None}
+    tested = any(out.tests for out in runs.values())
     return pd.DataFrame.from_dict({label: {
         "parameters": out.parameters,
         "best val acc": round(out.best_val_acc, 3),
@@ -135,7 +138,8 @@ def table(runs: dict):
         "last train loss": round(mean([h.train_loss[-1] for h in out.histories]), 3),
         "last val loss": round(mean([h.val_loss[-1] for h in out.histories]), 3),
         "s / epoch": round(out.seconds / sum(len(h.epoch) for h in out.histories), 2),
-    } for label, out in runs.items() if out is not None}, orient="index")
+        **({"test acc": round(out.test_acc, 4)} if tested else {}),
+    } for label, out in runs.items()}, orient="index")
 
 
 def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: ImageSet,

@@ -306,18 +306,15 @@ def sweep_curves(study, top: int = 30):
 def sweep_parallel(study):
     """Optuna's parallel-coordinate plot of the completed trials: one line per trial through its
     parameter values (those that varied), coloured by validation accuracy."""
-    import warnings
-
     import optuna
     from optuna.trial import TrialState
 
-    from .sweep import study_settings
+    from .sweep import quiet_optuna, study_settings
 
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     varied = [k for k in study_settings(study)["space"]           # a parameter that never varied has no axis
               if len({repr(t.params.get(k)) for t in complete}) > 1]
-    with warnings.catch_warnings():         # Optuna's matplotlib plots are marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with quiet_optuna():                    # Optuna's matplotlib plots are marked experimental
         ax = optuna.visualization.matplotlib.plot_parallel_coordinate(study, params=varied or None,
                                                                       target_name="val acc")
     fig = ax.figure

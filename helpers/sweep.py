@@ -50,7 +50,7 @@ from .train import TrainingDiverged, fit, seed_everything
 
 __all__ = ["CNN_SPACE", "VIT_SPACE", "PRESETS", "SAMPLERS", "StorageError", "validate_space",
            "preset", "default_storage", "create_study", "optimize", "results_table", "best_config",
-           "study_settings", "importances", "main"]
+           "study_settings", "importances", "quiet_optuna", "main"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _LOCKS: "weakref.WeakKeyDictionary[optuna.Study, tuple]" = weakref.WeakKeyDictionary()   # lock, URL, heartbeat
@@ -184,8 +184,8 @@ class _Lock:
 
 
 @contextlib.contextmanager
-def _quiet():
-    """Hide Optuna's notes that its heartbeat is experimental."""
+def quiet_optuna():
+    """Hide Optuna's notes that a feature (the heartbeat, its matplotlib plots) is experimental."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         yield
@@ -235,7 +235,7 @@ def create_study(name: str, storage: str | None = None, sampler: str | None = No
                      "postgresql": {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}}.get(backend, {})
     with _storage_errors(url):
         lock = _Lock(url)
-        with lock, _quiet():
+        with lock, quiet_optuna():
             rdb = optuna.storages.RDBStorage(
                 _url(url).render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat, grace_period=grace if grace is not None else max(3 * heartbeat, 10),
@@ -341,7 +341,7 @@ def _may_start(study: optuna.Study, lock: _Lock, n_trials: int) -> tuple[int, li
     """Take the lock, fail the trials of dead workers (Optuna queues them again), and count.
     Returns (finished trials, numbers of running ones); keeps the lock only if another may start."""
     lock.acquire()
-    with _quiet():
+    with quiet_optuna():
         optuna.storages.fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     done = sum(t.state in FINISHED for t in trials)
@@ -466,7 +466,7 @@ def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
     if len(complete) < 2:
         raise ValueError(f"parameter importances need at least two completed trials, study "
                          f"{study.study_name!r} has {len(complete)}")
-    with _quiet():
+    with quiet_optuna():
         return optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
 

@@ -244,3 +244,9 @@ def test_table_gives_means_over_seeds_and_seconds_per_epoch():
     assert t.loc["A", "best val acc"] == 0.5 and t.loc["A", "at epoch"] == 1.5
     assert t.loc["A", "last val loss"] == 2.0 and t.loc["A", "s / epoch"] == 2.0   # 12 s over 4 + 2 epochs
     assert t.loc["B", "parameters"] == 7 and t.loc["B", "s / epoch"] == 2.0 and t.loc["B", "at epoch"] == 5
+    assert "test acc" not in t                                 # no run was tested
+    import torch
+    from helpers.evaluate import Evaluation
+    one_seed.tests = [Evaluation(0.5, 0.8125, torch.ones(2), torch.eye(2), torch.eye(2), torch.arange(2), ["a", "b"])]
+    t = experiment.table({"A": two_seeds, "B": one_seed})
+    assert t.loc["B", "test acc"] == 0.8125 and t.loc["A", "test acc"] != t.loc["A", "test acc"]   # untested: NaN
