@@ -1,4 +1,4 @@
-"""Benchmark: one training step of a zoo model, as ``helpers.train.fit`` takes it.
+"""Benchmark: one training step of a zoo model, as ``helpers.training.fit`` takes it.
 
 Prints the operations one step dispatches (PyTorch's profiler counts the ``aten::`` calls of forward,
 backward, gradient clipping and the optimizer) and the milliseconds per step (median of timed steps
@@ -24,7 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from helpers import models
 from helpers.data import resolve_device
-from helpers.train import make_optimizer
+from helpers.training import make_optimizer
 
 BEST_VIT = {"patch_size": 4, "embed_dim": 256, "depth": 6, "num_heads": 8, "head_dim": 32, "mlp_dim": 512,
             "head_hidden": 1024}

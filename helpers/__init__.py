@@ -1,6 +1,6 @@
 """Shared code of the course notebooks: data, models, training, evaluation and plots.
 
-Each idea lives in one module named after it (``helpers.data``, ``helpers.train``, ...).
+Each idea lives in one module named after it (``helpers.data``, ``helpers.training``, ...).
 
 Importing ``helpers`` flushes subnormal floats to zero on the CPU. A dying network (notebook 02's
 large MLP, under Adam with an L2 penalty) drives half its weights below 1.2e-38, where the CPU

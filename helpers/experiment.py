@@ -24,7 +24,7 @@ from .data import Batches, ImageSet, resolve_device
 from .evaluate import Evaluation, evaluate
 from .models import count_parameters
 from .files import save_atomic
-from .train import History, check_settings, fit, load_checkpoint, seed_everything
+from .training import History, check_settings, fit, load_checkpoint, seed_everything
 
 __all__ = ["Outcome", "run", "load_model", "table", "model_spec", "fingerprint"]
 
@@ -155,7 +155,7 @@ def run(name: str, build: Callable[[], torch.nn.Module], train: ImageSet, val: I
     With ``test`` given, each trained model (with its best validation weights) is
     evaluated on it. The record
     goes to ``results/<name>.json`` and checkpoints to ``checkpoints/<name>/seed<N>/``.
-    ``fit_kwargs`` go to ``helpers.train.fit`` (epochs, optimizer, lr, ...).
+    ``fit_kwargs`` go to ``helpers.training.fit`` (epochs, optimizer, lr, ...).
 
     With ``reuse``, a run that already finished with the same model, data and settings (its
     record's ``fingerprint`` matches and its checkpoints exist) is not trained again: its

@@ -19,7 +19,7 @@ Tysam&co, and David Page's earlier work); the code is ours, built from the cours
 * channels_last memory on CUDA and the CPU (see ``data.channels_last_pays``); on CUDA also
   bfloat16 autocast and (optionally) ``torch.compile``.
 
-``train_recipe`` uses its own short loop rather than ``helpers.train.fit``: it needs the
+``train_recipe`` uses its own short loop rather than ``helpers.training.fit``: it needs the
 per-epoch flip state, a learning-rate schedule per step with separate bias rates, and no
 per-epoch validation, checkpointing or progress bookkeeping, all of which would cost time
 in a run that lasts a few seconds.

@@ -59,6 +59,8 @@ SOURCE_NUMBERS = [
     ("ResNet (A: ResNet-18; ours: ResNet-9)", "A", 0.78, CIFAR10_TEST, ("04_resnet_best",), CIFAR10_TEST),
     ("ViT from scratch", "A", 0.73, CIFAR10_TEST, ("05_vit_best",), CIFAR10_TEST),
     ("ViT from scratch", "B", 0.5408, KAGGLE_TEST, ("05_vit_best",), CIFAR10_TEST),
+    ("CNN grid as B ran it, lr 1e-4 (3 seeds, early stopping after 30 epochs) (val)", "B", 0.63, CIFAR10_VAL,
+     ("03_grid_as_b_b64_lr0.0001", "03_grid_as_b_b128_lr0.0001"), CIFAR10_VAL, "best_val_acc"),
     ("Report A's best ViT configuration, as A trained it (60 epochs)", "A", 0.73, CIFAR10_TEST, ("05_vit_report_a",),
      CIFAR10_TEST),
     ("Report B's ViT (6 layers, embed 30, patch 4), as B trained it (val)", "B", 0.51, CIFAR10_VAL, ("05_vit_report_b",),

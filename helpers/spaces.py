@@ -5,7 +5,7 @@ A space maps each parameter to a **list** of choices (categorical; the grid samp
 one axis of its grid) or to a **range** ``(low, high, "log" | "linear")`` (integers when both ends
 are integers). ``fixed`` holds the settings all trials share. A trial's settings (fixed, then
 sampled) are routed by name: ``model`` names the model (``helpers.models.build``), ``batch_size``
-the batch size, the keywords of ``helpers.train.fit`` (``epochs``, ``lr``, ``optimizer``,
+the batch size, the keywords of ``helpers.training.fit`` (``epochs``, ``lr``, ``optimizer``,
 ``weight_decay``, ``scheduler`` ...) go to training, and all others (``dropout``, ``patch_size``,
 ``channels`` ...) to the model's constructor.
 """
@@ -17,7 +17,7 @@ import math
 import optuna
 
 from . import models, profiles
-from .train import fit
+from .training import fit
 
 SAMPLERS = ("grid", "random", "tpe")
 RANGE_KINDS = ("log", "linear")
@@ -66,7 +66,7 @@ PRESETS = {
     },
 }
 
-# Keywords of helpers.train.fit that a space or the fixed settings may set (the rest fit owns).
+# Keywords of helpers.training.fit that a space or the fixed settings may set (the rest fit owns).
 FIT_ARGS = set(inspect.signature(fit).parameters) - {
     "model", "train", "val", "checkpoint_dir", "resume", "seed", "progress", "on_epoch_end"}
 
@@ -163,7 +163,7 @@ def check_settings(space: dict, fixed: dict, sampler: str) -> None:
         _, model_kw, _, _ = route({**fixed, **space})
         unknown = sorted(set(model_kw) - model_args)
         if unknown:
-            raise ValueError(f"setting(s) {unknown} are neither arguments of helpers.train.fit nor of model "
+            raise ValueError(f"setting(s) {unknown} are neither arguments of helpers.training.fit nor of model "
                              f"{name!r} (which takes {', '.join(sorted(model_args - {'num_classes'}))})")
 
 

@@ -46,7 +46,7 @@ from .data import Batches, ImageSet, find_data, is_standin, resolve_device, spli
 from .files import save_atomic
 from .spaces import (CNN_SPACE, PRESETS, SAMPLERS, VIT_SPACE, check_settings, grid_size, preset, route,  # noqa: F401
                      suggest, validate_space)
-from .train import TrainingDiverged, fit, seed_everything
+from .training import TrainingDiverged, fit, seed_everything
 
 __all__ = ["CNN_SPACE", "VIT_SPACE", "PRESETS", "SAMPLERS", "StorageError", "validate_space",
            "preset", "default_storage", "create_study", "optimize", "results_table", "best_config",

@@ -5,7 +5,7 @@ import torch.nn as nn
 from PIL import Image
 
 from helpers import data, evaluate, plots
-from helpers.train import fit
+from helpers.training import fit
 
 CLASSES = ["airplane", "automobile", "bird"]
 

@@ -207,7 +207,7 @@ def test_an_interrupted_run_with_other_settings_or_without_reuse_starts_afresh(c
 
 def test_resuming_a_run_that_stopped_early_trains_no_more(cifar_splits, tmp_path):
     from helpers.data import Batches
-    from helpers.train import fit
+    from helpers.training import fit
     train, val, _ = cifar_splits
     tb, vb = Batches(train, 32, shuffle=True), Batches(val, 64)
     kw = dict(epochs=6, lr=1e-12, patience=1, min_epochs=2, checkpoint_dir=tmp_path, progress=False)
@@ -231,7 +231,7 @@ def test_model_spec_keeps_positional_arguments():
 
 
 def test_table_gives_means_over_seeds_and_seconds_per_epoch():
-    from helpers.train import History
+    from helpers.training import History
 
     def history(n, best_epoch, best, last_val_loss):
         return History(epoch=list(range(n)), train_loss=[1.0] * (n - 1) + [0.5], val_loss=[2.0] * (n - 1) + [last_val_loss],

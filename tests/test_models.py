@@ -502,10 +502,10 @@ FAMILIES = {
 
 
 def test_fit_reduces_loss_for_each_family(tmp_path):
-    """The course's own training loop (helpers.train.fit over helpers.data.Batches) makes every
+    """The course's own training loop (helpers.training.fit over helpers.data.Batches) makes every
     family's training loss fall on a tiny generated CIFAR-10 (40 training images, 3 epochs of 2 steps)."""
     from helpers import data
-    from helpers.train import fit
+    from helpers.training import fit
 
     root = data.make_standin(tmp_path, datasets=("cifar10",), train_per_class=5, test_per_class=1)
     train, _, _ = data.splits("cifar10", root, seed=0)

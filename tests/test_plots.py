@@ -24,7 +24,7 @@ def test_save_writes_a_png_with_the_usual_mode_and_leaves_no_temporary_file(tmp_
 
 def test_curves_plot_the_mean_over_seeds_and_loglog_sets_both_axes():
     import numpy as np
-    from helpers.train import History
+    from helpers.training import History
 
     seeds = [History(epoch=[0, 1, 2], train_loss=[2.0, 1.0, 0.5], val_acc=[0.2, 0.4, 0.5]),
              History(epoch=[0, 1, 2], train_loss=[4.0, 2.0, 1.5], val_acc=[0.4, 0.6, 0.7])]

@@ -23,7 +23,7 @@ from helpers.models import efficientnet_lite
 from helpers.models import pretrained as P
 from helpers.models.cnn import LeNet
 from helpers.models import count_parameters
-from helpers.train import fit
+from helpers.training import fit
 
 torch.set_num_threads(2)
 

@@ -16,8 +16,8 @@ def run_cells(*sources: str, env_mode: str = "auto") -> nbformat.NotebookNode:
 def test_a_bar_in_a_kernel_is_stored_as_one_final_line_of_plain_text():
     """What papermill and nbconvert store, and a reopened notebook shows: the bar's last state, once,
     as text/plain; no stderr stream (the pink box), no carriage-return chunks, no widget."""
-    nb = run_cells("from helpers import train\n"
-                   "bar = train.progress_bar(40)\n"
+    nb = run_cells("from helpers import training\n"
+                   "bar = training.progress_bar(40)\n"
                    "for i in range(40):\n"
                    "    bar.update(1)\n"
                    "    bar.set_postfix_str(f'epoch {i + 1}/40')\n"

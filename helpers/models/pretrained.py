@@ -237,7 +237,7 @@ MODES = ("finetune", "features")
 def keep_auxiliary_logits(model: nn.Module, inputs, output):
     """Forward hook of a model with an auxiliary classifier (Inception v3). In training mode
     torchvision's forward returns ``(logits, aux_logits)``. The hook hands out the logits, as every
-    other model does, and keeps the auxiliary ones in ``model.auxiliary_logits``; ``helpers.train.fit``
+    other model does, and keeps the auxiliary ones in ``model.auxiliary_logits``; ``helpers.training.fit``
     adds ``model.aux_weight`` times their loss. In eval mode there are none (``auxiliary_logits`` is None)."""
     if isinstance(output, tuple):
         model.auxiliary_logits = output[1]

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers import augment, data, evaluate, train
+from helpers import augment, data, evaluate, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def loaders(splits, seed=0):
 
 def test_fit_learns_and_records_history(cifar_splits):
     model = small_cnn()
-    h = train.fit(model, *loaders(cifar_splits), epochs=6, lr=3e-3, progress=False)
+    h = training.fit(model, *loaders(cifar_splits), epochs=6, lr=3e-3, progress=False)
     assert h.epoch == list(range(6))
     assert h.train_loss[-1] < h.train_loss[0]
     assert max(h.val_acc) > 0.2          # chance is 0.1
@@ -68,8 +68,8 @@ def test_importing_helpers_flushes_subnormal_floats_in_every_thread():
 
 
 def test_same_seed_same_numbers(cifar_splits):
-    a = train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=False, seed=4)
-    b = train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=False, seed=4)
+    a = training.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=False, seed=4)
+    b = training.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=False, seed=4)
     assert a.train_loss == b.train_loss and a.val_acc == b.val_acc
 
 
@@ -77,8 +77,8 @@ def test_cpu_training_uses_channels_last_and_learns_the_same(cifar_splits):
     """On the CPU ``fit`` trains conv nets in channels-last memory (about 1.3x faster there); the
     layout changes the order of float sums only, so the run learns what a contiguous run learns."""
     nhwc, plain = small_cnn(), small_cnn()
-    a = train.fit(nhwc, *loaders(cifar_splits), epochs=2, progress=False)
-    b = train.fit(plain, *loaders(cifar_splits), epochs=2, progress=False, channels_last=False)
+    a = training.fit(nhwc, *loaders(cifar_splits), epochs=2, progress=False)
+    b = training.fit(plain, *loaders(cifar_splits), epochs=2, progress=False, channels_last=False)
     assert nhwc[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not nhwc[0].weight.is_contiguous()
     assert plain[0].weight.is_contiguous()
@@ -86,9 +86,9 @@ def test_cpu_training_uses_channels_last_and_learns_the_same(cifar_splits):
     assert a.val_acc == pytest.approx(b.val_acc, abs=0.05)
 
 
-@pytest.mark.parametrize("opt", train.OPTIMIZERS)
+@pytest.mark.parametrize("opt", training.OPTIMIZERS)
 def test_every_optimizer_by_name_trains(cifar_splits, opt):
-    h = train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, optimizer=opt,
+    h = training.fit(small_cnn(), *loaders(cifar_splits), epochs=2, optimizer=opt,
                   lr=0.05 if opt in ("sgd", "momentum", "nesterov", "adagrad") else 3e-3,
                   weight_decay=1e-4, grad_clip=1.0, label_smoothing=0.1, scheduler="warmup_cosine",
                   warmup_epochs=0.5, progress=False)
@@ -99,15 +99,15 @@ def test_optimizer_names_give_torch_optimizers():
     expected = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
                 "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
                 "adagrad": torch.optim.Adagrad}
-    assert set(expected) == set(train.OPTIMIZERS)
+    assert set(expected) == set(training.OPTIMIZERS)
     for name, cls in expected.items():
-        opt = train.make_optimizer(name, small_cnn().parameters(), 0.01, weight_decay=1e-4)
+        opt = training.make_optimizer(name, small_cnn().parameters(), 0.01, weight_decay=1e-4)
         assert type(opt) is cls and opt.defaults["weight_decay"] == 1e-4
-    assert train.make_optimizer("nesterov", small_cnn().parameters(), 0.01).defaults["nesterov"]
+    assert training.make_optimizer("nesterov", small_cnn().parameters(), 0.01).defaults["nesterov"]
 
 
 def test_schedules():
-    f = lambda name, s, **k: train.lr_factor(name, s, total_steps=100, steps_per_epoch=10, **k)
+    f = lambda name, s, **k: training.lr_factor(name, s, total_steps=100, steps_per_epoch=10, **k)
     assert f("none", 57) == 1.0
     assert f("exponential", 25, gamma=0.5) == 0.25
     assert f("cosine", 0) == 1.0 and f("cosine", 50) == pytest.approx(0.5) and f("cosine", 100) == pytest.approx(0)
@@ -117,34 +117,34 @@ def test_schedules():
     with pytest.raises(ValueError, match="unknown scheduler 'step'"):
         f("step", 3)
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
-        train.make_optimizer("lbfgs", small_cnn().parameters(), 0.1)
+        training.make_optimizer("lbfgs", small_cnn().parameters(), 0.1)
 
 
 def test_divergence_is_an_error_naming_epoch_and_step(cifar_splits):
-    with pytest.raises(train.TrainingDiverged, match=r"epoch 0, step \d+.*lower learning rate"):
-        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, optimizer="sgd", lr=1e8, progress=False)
+    with pytest.raises(training.TrainingDiverged, match=r"epoch 0, step \d+.*lower learning rate"):
+        training.fit(small_cnn(), *loaders(cifar_splits), epochs=3, optimizer="sgd", lr=1e8, progress=False)
 
 
 def test_early_stopping_waits_for_min_epochs(cifar_splits):
     # a learning rate too small to change predictions: validation accuracy never improves
-    h = train.fit(small_cnn(), *loaders(cifar_splits), epochs=20, lr=1e-12, patience=2, min_epochs=5,
+    h = training.fit(small_cnn(), *loaders(cifar_splits), epochs=20, lr=1e-12, patience=2, min_epochs=5,
                   progress=False)
     assert h.stopped_early and len(h.epoch) == 5
 
 
 def test_checkpoints_are_complete_and_the_best_weights_come_back(cifar_splits, tmp_path):
     model = small_cnn()
-    h = train.fit(model, *loaders(cifar_splits), epochs=4, lr=3e-3, checkpoint_dir=tmp_path, progress=False)
+    h = training.fit(model, *loaders(cifar_splits), epochs=4, lr=3e-3, checkpoint_dir=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]   # no temporary files left
-    best = train.load_checkpoint(tmp_path / "best.pt")
-    last = train.load_checkpoint(tmp_path / "last.pt")
+    best = training.load_checkpoint(tmp_path / "best.pt")
+    last = training.load_checkpoint(tmp_path / "last.pt")
     assert best["epoch"] == h.best_epoch and last["epoch"] == 3
     for k, v in model.state_dict().items():
         assert torch.equal(v, best["model"][k])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train.load_checkpoint(tmp_path / "nothing.pt")
+        training.load_checkpoint(tmp_path / "nothing.pt")
     with pytest.raises(ValueError, match="checkpoint_dir"):
-        train.fit(model, *loaders(cifar_splits), resume=True)
+        training.fit(model, *loaders(cifar_splits), resume=True)
 
 
 def _assert_same_run(model_a, hist_a, model_b, hist_b):
@@ -158,7 +158,7 @@ def _assert_same_run(model_a, hist_a, model_b, hist_b):
 def test_resume_after_an_interrupt_matches_an_uninterrupted_run(cifar_splits, tmp_path):
     kw = dict(epochs=4, lr=3e-3, progress=False, checkpoint_dir=tmp_path / "a")
     ref_model = small_cnn()
-    ref = train.fit(ref_model, *loaders(cifar_splits), **kw)
+    ref = training.fit(ref_model, *loaders(cifar_splits), **kw)
 
     def interrupt(epoch, history):
         if epoch == 1:
@@ -166,9 +166,9 @@ def test_resume_after_an_interrupt_matches_an_uninterrupted_run(cifar_splits, tm
 
     kw["checkpoint_dir"] = tmp_path / "b"
     with pytest.raises(KeyboardInterrupt):
-        train.fit(small_cnn(), *loaders(cifar_splits), on_epoch_end=interrupt, **kw)
+        training.fit(small_cnn(), *loaders(cifar_splits), on_epoch_end=interrupt, **kw)
     model = small_cnn()
-    resumed = train.fit(model, *loaders(cifar_splits), resume=True, **kw)
+    resumed = training.fit(model, *loaders(cifar_splits), resume=True, **kw)
     _assert_same_run(ref_model, ref, model, resumed)
 
 
@@ -186,7 +186,7 @@ def test_resume_on_cuda_matches_an_uninterrupted_run(cifar_splits, tmp_path, mon
 
     kw = dict(epochs=3, lr=3e-3, progress=False, amp=False, checkpoint_dir=tmp_path / "a")
     ref_model = small_cnn()
-    ref = train.fit(ref_model, *gpu_loaders(), **kw)
+    ref = training.fit(ref_model, *gpu_loaders(), **kw)
 
     def interrupt(epoch, history):
         if epoch == 0:
@@ -194,9 +194,9 @@ def test_resume_on_cuda_matches_an_uninterrupted_run(cifar_splits, tmp_path, mon
 
     kw["checkpoint_dir"] = tmp_path / "b"
     with pytest.raises(KeyboardInterrupt):
-        train.fit(small_cnn(), *gpu_loaders(), on_epoch_end=interrupt, **kw)
+        training.fit(small_cnn(), *gpu_loaders(), on_epoch_end=interrupt, **kw)
     model = small_cnn()
-    resumed = train.fit(model, *gpu_loaders(), resume=True, **kw)
+    resumed = training.fit(model, *gpu_loaders(), resume=True, **kw)
     assert next(model.parameters()).device.type == "cuda"
     _assert_same_run(ref_model, ref, model, resumed)
 
@@ -205,12 +205,12 @@ CHILD = """
 import sys, time, torch
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 torch.set_num_threads(1)
-from helpers import data, train
-from test_train import small_cnn, loaders
+from helpers import data, training
+from test_training import small_cnn, loaders
 splits = data.splits("cifar10", {standin!r}, seed=0)
 tr, va = loaders(splits)
 tr.augment.append(lambda x, g: (time.sleep(0.02), x)[1])   # slow, so the kill lands mid-epoch
-train.fit(small_cnn(), tr, va, epochs=4, lr=3e-3, progress=False, checkpoint_dir={ckpt!r})
+training.fit(small_cnn(), tr, va, epochs=4, lr=3e-3, progress=False, checkpoint_dir={ckpt!r})
 """
 
 
@@ -221,7 +221,7 @@ def test_killed_process_resumes_to_the_same_weights(cifar_splits, standin, tmp_p
     try:
         deadline = time.time() + 120
         while time.time() < deadline:          # wait for the end of epoch 1, then kill during epoch 2
-            if (ckpt / "last.pt").exists() and train.load_checkpoint(ckpt / "last.pt")["epoch"] >= 1:
+            if (ckpt / "last.pt").exists() and training.load_checkpoint(ckpt / "last.pt")["epoch"] >= 1:
                 break
             assert child.poll() is None, "the training process ended before it could be killed"
             time.sleep(0.05)
@@ -231,34 +231,34 @@ def test_killed_process_resumes_to_the_same_weights(cifar_splits, standin, tmp_p
     finally:
         if child.poll() is None:
             child.kill()
-    assert train.load_checkpoint(ckpt / "last.pt")["epoch"] < 3, "killed too late to test resuming"
+    assert training.load_checkpoint(ckpt / "last.pt")["epoch"] < 3, "killed too late to test resuming"
     model = small_cnn()
-    resumed = train.fit(model, *loaders(cifar_splits), epochs=4, lr=3e-3, progress=False,
+    resumed = training.fit(model, *loaders(cifar_splits), epochs=4, lr=3e-3, progress=False,
                         checkpoint_dir=ckpt, resume=True)
     ref_model = small_cnn()
-    ref = train.fit(ref_model, *loaders(cifar_splits), epochs=4, lr=3e-3, progress=False,
+    ref = training.fit(ref_model, *loaders(cifar_splits), epochs=4, lr=3e-3, progress=False,
                     checkpoint_dir=tmp_path / "ref")
     _assert_same_run(ref_model, ref, model, resumed)
 
 
 def test_history_saves_atomically_as_json(tmp_path, cifar_splits):
-    h = train.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=False)
+    h = training.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=False)
     h.save(tmp_path / "h.json")
     import json
-    assert train.History.from_dict(json.loads((tmp_path / "h.json").read_text())) == h
+    assert training.History.from_dict(json.loads((tmp_path / "h.json").read_text())) == h
 
 
 def test_progress_modes(cifar_splits, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROGRESS", "text")
-    train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=True)
+    training.fit(small_cnn(), *loaders(cifar_splits), epochs=2, progress=True)
     err = capsys.readouterr().err
     assert "100%" in err and "epoch 2/2" in err          # the stored text ends on the final state
     monkeypatch.setenv("COURSE_PROGRESS", "off")
-    train.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=True)
+    training.fit(small_cnn(), *loaders(cifar_splits), epochs=1, progress=True)
     assert "training" not in capsys.readouterr().err
     monkeypatch.setenv("COURSE_PROGRESS", "loud")
     with pytest.raises(ValueError, match="COURSE_PROGRESS must be auto, text or off, got 'loud'"):
-        train.fit(small_cnn(), *loaders(cifar_splits), epochs=1)
+        training.fit(small_cnn(), *loaders(cifar_splits), epochs=1)
 
 
 # --------------------------------------------------------------------------- reliability
@@ -269,39 +269,39 @@ def _interrupted_run(cifar_splits, ckpt, **kw):
     def interrupt(epoch, history):
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        train.fit(small_cnn(), *loaders(cifar_splits), progress=False, checkpoint_dir=ckpt,
+        training.fit(small_cnn(), *loaders(cifar_splits), progress=False, checkpoint_dir=ckpt,
                   on_epoch_end=interrupt, **kw)
 
 
 def test_resume_with_other_settings_is_refused_listing_them(cifar_splits, tmp_path):
     _interrupted_run(cifar_splits, tmp_path, epochs=3, lr=3e-3)
     with pytest.raises(ValueError, match=r"other settings \(lr 0\.003 there, 0\.01 here\).*resume=False"):
-        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=1e-2, progress=False,
+        training.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=1e-2, progress=False,
                   checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(ValueError, match=r"optimizer 'adamw' there, 'nesterov' here"):
-        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=3e-3, optimizer="nesterov",
+        training.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=3e-3, optimizer="nesterov",
                   progress=False, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_an_old_last_pt_with_another_optimizer_gives_an_error_naming_it(cifar_splits, tmp_path):
     _interrupted_run(cifar_splits, tmp_path, epochs=3, lr=3e-3, optimizer="adamw")
-    state = train.load_checkpoint(tmp_path / "last.pt")
+    state = training.load_checkpoint(tmp_path / "last.pt")
     del state["settings"]                      # as written before settings were recorded
-    train.save_atomic(state, tmp_path / "last.pt")
+    training.save_atomic(state, tmp_path / "last.pt")
     with pytest.raises(ValueError, match=r"last\.pt was written by a training with another optimizer"):
-        train.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=3e-3, optimizer="nesterov",
+        training.fit(small_cnn(), *loaders(cifar_splits), epochs=3, lr=3e-3, optimizer="nesterov",
                   progress=False, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_fit_without_validation_never_returns_an_older_runs_weights(cifar_splits, tmp_path):
     old = small_cnn()
-    train.fit(old, *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False, checkpoint_dir=tmp_path)
+    training.fit(old, *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False, checkpoint_dir=tmp_path)
     model = small_cnn()
     tr, _ = loaders(cifar_splits)
-    train.fit(model, tr, None, epochs=1, lr=1e-2, progress=False, checkpoint_dir=tmp_path)
+    training.fit(model, tr, None, epochs=1, lr=1e-2, progress=False, checkpoint_dir=tmp_path)
     trained = {k: v.clone() for k, v in model.state_dict().items()}
     assert any(not torch.equal(trained[k], v) for k, v in old.state_dict().items())
-    best = train.load_checkpoint(tmp_path / "best.pt")["model"]     # the folder now describes this run
+    best = training.load_checkpoint(tmp_path / "best.pt")["model"]     # the folder now describes this run
     assert all(torch.equal(best[k], v) for k, v in trained.items())
 
 
@@ -310,7 +310,7 @@ def test_non_finite_scores_count_as_wrong(cifar_splits):
         def forward(self, x):
             return torch.full((len(x), 10), float("nan")) + 0 * x.sum()
     _, va = loaders(cifar_splits)
-    loss, acc = train._run_epoch(Broken(), va)
+    loss, acc = training._run_epoch(Broken(), va)
     assert acc == 0.0                           # argmax of a NaN row is 0: a tenth of the images
     ev = evaluate.evaluate(Broken(), va)
     assert ev.accuracy == 0.0 and int(ev.confusion.sum()) == 0
@@ -323,8 +323,8 @@ def test_non_finite_scores_count_as_wrong(cifar_splits):
 def test_a_broken_checkpoint_is_named_in_the_error(tmp_path, content, match):
     path = tmp_path / "best.pt"
     path.write_bytes(content)
-    with pytest.raises(train.CheckpointError, match=rf"checkpoint {path}.*{match}.*Delete it"):
-        train.load_checkpoint(path)
+    with pytest.raises(training.CheckpointError, match=rf"checkpoint {path}.*{match}.*Delete it"):
+        training.load_checkpoint(path)
 
 
 class _Hostile:
@@ -335,18 +335,18 @@ class _Hostile:
 def test_a_hostile_checkpoint_is_refused_by_name_without_advice_to_unpickle_it(tmp_path):
     path = tmp_path / "last.pt"
     torch.save({"model": {}, "payload": _Hostile()}, path)
-    with pytest.raises(train.CheckpointError, match=rf"checkpoint {path} holds objects other than tensors") as e:
-        train.load_checkpoint(path)
+    with pytest.raises(training.CheckpointError, match=rf"checkpoint {path} holds objects other than tensors") as e:
+        training.load_checkpoint(path)
     assert "weights_only=False" not in str(e.value)
     assert not (ROOT / "runs" / "hostile-checkpoint-ran").exists()
 
 
 def test_amp_dtypes_and_a_bad_amp_value():
     cpu = torch.device("cpu")
-    assert train.amp_dtype("auto", cpu) is None and train.amp_dtype(False, cpu) is None
-    assert train.amp_dtype(True, cpu) == torch.bfloat16 and train.amp_dtype("fp16", cpu) == torch.float16
+    assert training.amp_dtype("auto", cpu) is None and training.amp_dtype(False, cpu) is None
+    assert training.amp_dtype(True, cpu) == torch.bfloat16 and training.amp_dtype("fp16", cpu) == torch.float16
     with pytest.raises(ValueError, match=r"amp must be one of .*'fp16', got 'float16'"):
-        train.amp_dtype("float16", cpu)
+        training.amp_dtype("float16", cpu)
 
 
 def test_fp16_with_a_grad_scaler_trains_and_resumes_to_the_same_run(cifar_splits, tmp_path):
@@ -354,12 +354,12 @@ def test_fp16_with_a_grad_scaler_trains_and_resumes_to_the_same_run(cifar_splits
     last.pt: a resumed fp16 run ends like an uninterrupted one. Runs on the CPU."""
     kw = dict(epochs=3, lr=3e-3, amp="fp16")
     ref_model = small_cnn()
-    ref = train.fit(ref_model, *loaders(cifar_splits), checkpoint_dir=tmp_path / "a", progress=False, **kw)
+    ref = training.fit(ref_model, *loaders(cifar_splits), checkpoint_dir=tmp_path / "a", progress=False, **kw)
     assert ref.train_loss[-1] < ref.train_loss[0]
-    assert train.load_checkpoint(tmp_path / "a" / "last.pt")["scaler"]["scale"] > 0
+    assert training.load_checkpoint(tmp_path / "a" / "last.pt")["scaler"]["scale"] > 0
     _interrupted_run(cifar_splits, tmp_path / "b", **kw)
     model = small_cnn()
-    resumed = train.fit(model, *loaders(cifar_splits), checkpoint_dir=tmp_path / "b", resume=True,
+    resumed = training.fit(model, *loaders(cifar_splits), checkpoint_dir=tmp_path / "b", resume=True,
                         progress=False, **kw)
     _assert_same_run(ref_model, ref, model, resumed)
 
@@ -369,17 +369,17 @@ def test_resume_hands_cpu_byte_tensors_to_set_rng_state(cifar_splits, tmp_path, 
     tensors, which torch.set_rng_state refuses. Whatever map_location the loader is asked for,
     the states handed over must be CPU byte tensors."""
     _interrupted_run(cifar_splits, tmp_path, epochs=2, lr=3e-3)
-    real_load, handed = train.load_checkpoint, []
+    real_load, handed = training.load_checkpoint, []
 
     def load_as_on_a_gpu(path, map_location="cpu"):
         state = real_load(path)
         if map_location != "cpu":          # what a device map_location does to the RNG states
             state["rng"] = {k: v.to("meta") for k, v in state.get("rng", {}).items()}
         return state
-    monkeypatch.setattr(train, "load_checkpoint", load_as_on_a_gpu)
+    monkeypatch.setattr(training, "load_checkpoint", load_as_on_a_gpu)
     real_set = torch.set_rng_state
     monkeypatch.setattr(torch, "set_rng_state", lambda s: (handed.append(s), real_set(s))[1])
-    train.fit(small_cnn(), *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False,
+    training.fit(small_cnn(), *loaders(cifar_splits), epochs=2, lr=3e-3, progress=False,
               checkpoint_dir=tmp_path, resume=True)
     assert handed and all(s.device.type == "cpu" and s.dtype == torch.uint8 for s in handed)
 
@@ -398,9 +398,9 @@ def test_seconds_per_step_times_fresh_training_steps_and_leaves_the_random_state
 
     built = []
     state = torch.get_rng_state()
-    seconds = train.seconds_per_step(lambda: built.append(1) or Counting(), 4, steps=3, device="cpu", image_size=8)
+    seconds = training.seconds_per_step(lambda: built.append(1) or Counting(), 4, steps=3, device="cpu", image_size=8)
     assert torch.equal(torch.get_rng_state(), state)              # the notebook's random numbers are untouched
     assert built == [1] and forwards == [torch.Size([4, 3, 8, 8])] * 4   # one warm-up and three timed steps
     assert 0 < seconds < 60
     with pytest.raises(ValueError, match="steps >= 1"):
-        train.seconds_per_step(Counting, 4, steps=0, device="cpu")
+        training.seconds_per_step(Counting, 4, steps=0, device="cpu")
