@@ -96,6 +96,17 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     return device
 
 
+def gpu_only(value: int, explicit, cfg: SimpleNamespace, device) -> int:
+    """``value`` (a number of epochs) where a GPU runs the full profile, 0 (left out) on a CPU under it.
+
+    For runs that take a GPU minutes and a CPU hours; ``explicit``, the notebook's own parameter, set
+    to anything but ``None`` runs it anyway, and the smoke and quick profiles always run it.
+    """
+    if explicit is not None or cfg.profile != "full" or getattr(device, "type", device) == "cuda":
+        return value
+    return 0
+
+
 def run_dir(profile: str) -> Path:
     """Where a profile's checkpoints, results and figures go: ``runs/<profile>/``.
 

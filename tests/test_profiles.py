@@ -48,3 +48,11 @@ def test_announce_prints_the_device_and_warns_only_for_a_long_cpu_run(capsys):
     assert "NOTE" not in capsys.readouterr().out                  # the quick profile needs no warning
     profiles.announce(full, "cpu", "00_data")
     assert "NOTE" not in capsys.readouterr().out                  # nor does a notebook of seconds
+
+
+def test_gpu_only_leaves_a_run_out_only_on_a_cpu_under_the_full_profile():
+    full, smoke = profiles.resolve("full", DEFAULTS), profiles.resolve("smoke", DEFAULTS)
+    assert profiles.gpu_only(60, None, full, "cpu") == 0
+    assert profiles.gpu_only(60, None, full, "cuda") == 60
+    assert profiles.gpu_only(60, 60, full, "cpu") == 60       # the notebook's own parameter asks for it
+    assert profiles.gpu_only(2, None, smoke, "cpu") == 2
