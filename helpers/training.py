@@ -412,9 +412,11 @@ def _check_resumable(path: Path, state: dict, settings: dict) -> None:
 
 
 def seconds_per_step(build, batch_size: int, *, steps: int = 2, amp: str | bool = "auto",
-                     device: str | torch.device = "auto", image_size: int = 32) -> float:
+                     device: str | torch.device = "auto", image_size: int = 32,
+                     channels_last: str | bool = "auto") -> float:
     """Seconds one training step of a fresh ``build()`` model takes on ``device``, for an estimate
     before hours of training: the fastest of ``steps`` steps on random images, after one warm-up step.
+    ``amp`` and ``channels_last`` as in ``fit``, so that the step timed is the step trained.
 
     Multiply by the steps of a run (batches per epoch × epochs) for its training time; evaluation
     comes on top. The global random state is left as it was, so the notebook's numbers do not change.
@@ -428,6 +430,8 @@ def seconds_per_step(build, batch_size: int, *, steps: int = 2, amp: str | bool 
         model = build().to(dev).train()
         opt = torch.optim.AdamW(model.parameters())
         images = torch.rand(batch_size, 3, image_size, image_size, device=dev)
+        if channels_last == "auto" and channels_last_pays(dev) or channels_last is True:
+            model, images = model.to(memory_format=torch.channels_last), images.to(memory_format=torch.channels_last)
         times = []
         for _ in range(steps + 1):
             start = time.perf_counter()

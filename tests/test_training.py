@@ -404,3 +404,23 @@ def test_seconds_per_step_times_fresh_training_steps_and_leaves_the_random_state
     assert 0 < seconds < 60
     with pytest.raises(ValueError, match="steps >= 1"):
         training.seconds_per_step(Counting, 4, steps=0, device="cpu")
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_seconds_per_step_times_the_memory_format_fit_trains_in(channels_last):
+    seen = []
+
+    class Recording(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            seen.append(x.is_contiguous(memory_format=torch.channels_last))
+            return self.conv(x).mean((2, 3))
+
+    training.seconds_per_step(Recording, 4, steps=1, device="cpu", image_size=8, channels_last=channels_last)
+    assert seen == [channels_last] * 2
+    seen.clear()
+    training.seconds_per_step(Recording, 4, steps=1, device="cpu", image_size=8)   # "auto", as fit: on the CPU, it pays
+    assert seen == [training.channels_last_pays(torch.device("cpu"))] * 2
