@@ -96,15 +96,16 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     return device
 
 
-def gpu_only(value: int, explicit, cfg: SimpleNamespace, device) -> int:
-    """``value`` (a number of epochs) where a GPU runs the full profile, 0 (left out) on a CPU under it.
+def gpu_only(value: int, explicit, cfg: SimpleNamespace, device, cpu: int = 0) -> int:
+    """``value`` (a number of epochs) where a GPU runs the full profile, ``cpu`` on a CPU under it
+    (0: the run is left out).
 
     For runs that take a GPU minutes and a CPU hours; ``explicit``, the notebook's own parameter, set
-    to anything but ``None`` runs it anyway, and the smoke and quick profiles always run it.
+    to anything but ``None`` runs ``value`` anyway, and the smoke and quick profiles always run it.
     """
     if explicit is not None or cfg.profile != "full" or getattr(device, "type", device) == "cuda":
         return value
-    return 0
+    return cpu
 
 
 def run_dir(profile: str) -> Path:

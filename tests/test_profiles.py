@@ -56,3 +56,6 @@ def test_gpu_only_leaves_a_run_out_only_on_a_cpu_under_the_full_profile():
     assert profiles.gpu_only(60, None, full, "cuda") == 60
     assert profiles.gpu_only(60, 60, full, "cpu") == 60       # the notebook's own parameter asks for it
     assert profiles.gpu_only(2, None, smoke, "cpu") == 2
+    assert profiles.gpu_only(5, None, full, "cpu", cpu=1) == 1    # a shorter run on the CPU instead of none
+    assert profiles.gpu_only(5, None, full, "cuda", cpu=1) == 5
+    assert profiles.gpu_only(5, 5, full, "cpu", cpu=1) == 5
