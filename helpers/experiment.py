@@ -30,18 +30,29 @@ __all__ = ["Outcome", "run", "load_model", "table", "model_spec", "fingerprint"]
 
 
 def model_spec(build) -> dict | None:
-    """``{"name": ..., "kwargs": ...}`` when ``build`` is ``functools.partial(models.build, name, ...)``,
-    so a record says how to rebuild its model; ``None`` for any other callable."""
+    """How a record says to rebuild its model, or ``None`` for a callable it cannot describe:
+    ``{"name": ..., "kwargs": ...}`` for ``functools.partial(models.build, name, ...)``, and
+    ``{"builder": "pretrained", "name": ..., "kwargs": ...}`` for ``functools.partial(pretrained.build,
+    name, num_classes, ...)`` (an ImageNet backbone; its starting weights are part of the spec)."""
     from . import models
+    from .models import pretrained
 
-    if not (isinstance(build, functools.partial) and build.func is models.build):
+    signatures = {models.build: "models.build(name, num_classes=10, **kwargs)",
+                  pretrained.build: "pretrained.build(name, num_classes, pretrained=True, mode='finetune')"}
+    if not (isinstance(build, functools.partial) and build.func in signatures):
         return None
     try:      # positional arguments too: partial(models.build, "lenet", 100) has 100 classes
-        bound = inspect.signature(models.build).bind_partial(*build.args, **build.keywords).arguments
+        bound = inspect.signature(build.func).bind_partial(*build.args, **build.keywords).arguments
     except TypeError as e:
-        raise TypeError(f"{build!r} does not fit models.build(name, num_classes=10, **kwargs): {e}") from None
+        raise TypeError(f"{build!r} does not fit {signatures[build.func]}: {e}") from None
     if "name" not in bound:
         return None
+    if build.func is pretrained.build:
+        if "num_classes" not in bound:
+            return None
+        return {"builder": "pretrained", "name": bound["name"],
+                "kwargs": {"num_classes": bound["num_classes"], "pretrained": bound.get("pretrained", True),
+                           "mode": bound.get("mode", "finetune")}}
     return {"name": bound["name"], "kwargs": {"num_classes": bound.get("num_classes", 10), **bound.get("kwargs", {})}}
 
 
@@ -82,8 +93,12 @@ def _checkpoint_dir(name: str, profile: str, seed: int):
 def _rebuild(spec: dict, ckpt, dev) -> torch.nn.Module:
     """The model ``spec`` describes, on ``dev``, with the weights saved in checkpoint ``ckpt``."""
     from . import models
+    from .models import pretrained
 
-    model = models.build(spec["name"], **spec["kwargs"]).to(dev)
+    if spec.get("builder") == "pretrained":   # the checkpoint holds every weight: no ImageNet file is read
+        model = pretrained.build(spec["name"], **dict(spec["kwargs"], pretrained=False)).to(dev)
+    else:
+        model = models.build(spec["name"], **spec["kwargs"]).to(dev)
     model.load_state_dict(load_checkpoint(ckpt, map_location=dev)["model"])
     return model
 

@@ -230,6 +230,42 @@ def test_model_spec_keeps_positional_arguments():
         experiment.model_spec(functools.partial(models.build, "lenet", 100, 3))
 
 
+def test_model_spec_describes_a_pretrained_backbone_with_its_starting_weights():
+    import functools
+    from helpers.models import pretrained
+    assert experiment.model_spec(functools.partial(pretrained.build, "efficientnet_lite0", 10)) == \
+        {"builder": "pretrained", "name": "efficientnet_lite0",
+         "kwargs": {"num_classes": 10, "pretrained": True, "mode": "finetune"}}
+    assert experiment.model_spec(functools.partial(pretrained.build, "resnet18", 5, mode="features"))["kwargs"] == \
+        {"num_classes": 5, "pretrained": True, "mode": "features"}
+    assert experiment.model_spec(functools.partial(pretrained.build, "resnet18")) is None   # no head size given
+    with pytest.raises(TypeError, match=r"does not fit pretrained.build\(name, num_classes"):
+        experiment.model_spec(functools.partial(pretrained.build, "resnet18", 10, True, "finetune", 3))
+
+
+def test_reuse_skips_a_finished_pretrained_fine_tune_and_rebuilds_it_without_imagenet_weights(
+        cifar_splits, tmp_path, monkeypatch):
+    import functools
+    from helpers.models import pretrained
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path))
+    train, val, test = (s.per_class(4) for s in cifar_splits)
+    lite = functools.partial(pretrained.build, "efficientnet_lite0", 10)
+    entry = pretrained.BACKBONES["efficientnet_lite0"]
+    kw = dict(epochs=1, lr=1e-4, batch_size=32, mean=entry.mean, std=entry.std, profile="smoke", keep_models=True)
+    first = experiment.run("lite", lite, train, val, test, **kw)
+    assert results.read("lite", "smoke")["fingerprint"]
+    fits, builds = [], []
+    real_fit, real_build = experiment.fit, pretrained._build
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    monkeypatch.setattr(pretrained, "_build", lambda entry, weights: builds.append(weights) or real_build(entry, weights))
+    again = experiment.run("lite", lite, train, val, test, reuse=True, **kw)
+    assert fits == [] and builds == [False]            # not trained again; rebuilt from the checkpoint alone
+    assert torch.equal(again.tests[0].probabilities, first.tests[0].probabilities)
+    features = functools.partial(pretrained.build, "efficientnet_lite0", 10, mode="features")
+    experiment.run("lite", features, train, val, test, reuse=True, **kw)
+    assert fits == [1]                                  # another mode is another experiment
+
+
 def test_table_gives_means_over_seeds_and_seconds_per_epoch():
     from helpers.training import History
 
