@@ -311,7 +311,7 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int = 10, optimizer:
     device = train.device
     amp = amp_dtype(amp, device)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
-    if channels_last == "auto" and channels_last_pays(device) or channels_last is True:
+    if _use_channels_last(channels_last, device):
         model = model.to(memory_format=torch.channels_last)
         train.channels_last = True
         if val is not None:
@@ -411,6 +411,11 @@ def _check_resumable(path: Path, state: dict, settings: dict) -> None:
                          "resume with the same settings, or start again with resume=False")
 
 
+def _use_channels_last(channels_last: str | bool, device: torch.device) -> bool:
+    """``fit``'s ``channels_last`` setting on ``device``: ``"auto"`` where it pays, else as given."""
+    return channels_last_pays(device) if channels_last == "auto" else channels_last is True
+
+
 def seconds_per_step(build, batch_size: int, *, steps: int = 2, amp: str | bool = "auto",
                      device: str | torch.device = "auto", image_size: int = 32,
                      channels_last: str | bool = "auto") -> float:
@@ -430,7 +435,7 @@ def seconds_per_step(build, batch_size: int, *, steps: int = 2, amp: str | bool 
         model = build().to(dev).train()
         opt = torch.optim.AdamW(model.parameters())
         images = torch.rand(batch_size, 3, image_size, image_size, device=dev)
-        if channels_last == "auto" and channels_last_pays(dev) or channels_last is True:
+        if _use_channels_last(channels_last, dev):
             model, images = model.to(memory_format=torch.channels_last), images.to(memory_format=torch.channels_last)
         times = []
         for _ in range(steps + 1):
