@@ -71,7 +71,7 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 # their timed parts (03 and 05 from timed epochs, 09 from its CIFAR-100 part plus three 36-minute Lite0
 # epochs at 224 pixels, 06 and 07 from the parts that ran; 08 only evaluates once 02-05 and 07 have run).
 FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 4, "04_resnet": 2.5,
-                  "05_vit": 5, "06_augmentation_regularization": 5, "07_hyperparameter_search": 2,
+                  "05_vit": 5, "06_augmentation_regularization": 2, "07_hyperparameter_search": 2,
                   "08_evaluation": 0.1, "09_transfer_learning": 4}
 
 
@@ -96,9 +96,9 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     return device
 
 
-def gpu_only(value: int, explicit, cfg: SimpleNamespace, device, cpu: int = 0) -> int:
-    """``value`` (a number of epochs) where a GPU runs the full profile, ``cpu`` on a CPU under it
-    (0: the run is left out).
+def gpu_only(value, explicit, cfg: SimpleNamespace, device, cpu=0):
+    """``value`` (a number of epochs, or any setting) where a GPU runs the full profile, ``cpu`` on a
+    CPU under it (0: the run is left out; or a cheaper setting, e.g. fewer images).
 
     For runs that take a GPU minutes and a CPU hours; ``explicit``, the notebook's own parameter, set
     to anything but ``None`` runs ``value`` anyway, and the smoke and quick profiles always run it.

@@ -201,6 +201,44 @@ def _row_tables(records: dict[str, dict], prefix: str) -> list[str]:
     return out
 
 
+# Question 3's evidence: notebook 06's runs, each change beside the run without it (same network,
+# images, epochs and validation set): (what changed, the record with it, the record without it).
+Q3_PAIRS = [
+    ("flip + crop, CNN", "06_aug_CNN_flip+crop", "06_aug_CNN_none"),
+    ("flip + crop, RN-4", "06_aug_RN-4_flip+crop", "06_aug_RN-4_none"),
+    ("random erasing added to the basic set, CNN", "06_aug_CNN_basic+erasing", "06_aug_CNN_basic"),
+    ("random erasing added to the basic set, RN-4", "06_aug_RN-4_basic+erasing", "06_aug_RN-4_basic"),
+    ("weight decay 1e-4 under AdamW, CNN", "06_reg_adamw_wd0.0001", "06_reg_adamw_wd0.0"),
+    ("an L2 term of 0.01 under Adam, CNN", "06_reg_adam_wd0.01", "06_reg_adam_wd0.0"),
+    ("dropout 0.5 before the classifier, CNN", "06_reg_dropout0.5", "06_reg_dropout0.0"),
+]
+EARLY_STOPPING = [("flip + crop", "06_early_stopping"), ("no augmentation", "06_early_stopping_noaug")]
+
+
+def _q3_tables(records: dict[str, dict]) -> str:
+    """Notebook 06's deltas (validation accuracy with and without each change) and what early stopping kept."""
+    def best(name):
+        return (records.get(name) or {}).get("best_val_acc")
+
+    deltas = [[what, _pct(best(w)), _pct(best(wo)), f"{100 * (best(w) - best(wo)):+.2f} points", f"{w} vs {wo}"]
+              for what, w, wo in Q3_PAIRS if _finite(best(w)) and _finite(best(wo))]
+    stops = []
+    for label, name in EARLY_STOPPING:
+        h = ((records.get(name) or {}).get("histories") or [{}])[0]
+        accs, at = h.get("val_acc") or [], h.get("best_epoch", -1)
+        if 0 <= at < len(accs):
+            stops.append([label, f"{at + 1} of {len(accs)}", _pct(accs[at]), _pct(accs[-1]),
+                          f"{100 * (accs[at] - accs[-1]):+.2f} points", name])
+    out = []
+    if deltas:
+        out.append(_table(["change", "with it", "without it", "difference", "records"], deltas))
+    if stops:
+        out.append("Early stopping keeps the best epoch's weights rather than the last epoch's:\n\n" + _table(
+            ["CNN, augmentation", "best epoch, of those run", "kept (best)", "last epoch", "gain from keeping the best",
+             "record"], stops))
+    return "\n\n".join(out)
+
+
 def _answers(records: dict[str, dict]) -> str:
     """The four questions of the source reports, answered with this run's evidence where it has some."""
     def acc(name, key="test_acc"):
@@ -222,6 +260,7 @@ def _answers(records: dict[str, dict]) -> str:
     by_confidence = {row.get("predictions"): row for row in (records.get("08_loss_by_confidence") or {}).get("rows", [])}
     sure_wrong = by_confidence.get("wrong, confidence >= 0.9")
     large, small = acc("02_mlp_large_source", "best_val_acc"), acc("02_mlp_small_source", "best_val_acc")
+    q3 = _q3_tables(records)
     return "\n\n".join([
         "**What are a loss function and cross-entropy?** A loss turns the model's output and the true label "
         "into one number to minimise. Cross-entropy is the negative log of the probability the model gives "
@@ -242,7 +281,9 @@ def _answers(records: dict[str, dict]) -> str:
         "**What are augmentation, regularization and early stopping for?** All three fight overfitting: "
         "augmentation shows the model new, label-preserving variants of the images; regularization (weight "
         "decay, dropout, label smoothing) limits how sharply the model can fit the training set; early stopping "
-        "keeps the weights from the epoch with the best validation accuracy. Notebook 06 measures each.",
+        "keeps the weights from the epoch with the best validation accuracy."
+        + (" Notebook 06 measured each in this run, every change against the same run without it (best "
+           "validation accuracy):\n\n" + q3 if q3 else " Notebook 06 measures each; it has no records in this run."),
         "**How do ViTs and CNNs differ?** A CNN builds locality and translation equivariance into its "
         "convolutions; a ViT cuts the image into patches and lets attention relate any patch to any other, so it "
         "must learn those regularities from data, and it needs more data or stronger augmentation on small sets."

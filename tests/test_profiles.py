@@ -59,3 +59,8 @@ def test_gpu_only_leaves_a_run_out_only_on_a_cpu_under_the_full_profile():
     assert profiles.gpu_only(5, None, full, "cpu", cpu=1) == 1    # a shorter run on the CPU instead of none
     assert profiles.gpu_only(5, None, full, "cuda", cpu=1) == 5
     assert profiles.gpu_only(5, 5, full, "cpu", cpu=1) == 5
+    # any setting, not only epochs: fewer images or fewer variants on the CPU
+    assert profiles.gpu_only(None, None, full, "cpu", cpu=1000) == 1000
+    assert profiles.gpu_only(None, None, full, "cuda", cpu=1000) is None
+    assert profiles.gpu_only(["a", "b", "c"], None, full, "cpu", cpu=["a"]) == ["a"]
+    assert profiles.gpu_only(["a", "b", "c"], None, smoke, "cpu", cpu=["a"]) == ["a", "b", "c"]

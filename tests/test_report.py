@@ -323,3 +323,22 @@ def test_comparison_rows_read_the_named_metric_and_print_no_difference_without_a
     short = rows["CIFAR-100 ConvNet as C trained it: SGD + momentum, lr 0.01"]
     assert short[6].startswith("not comparable")                                    # 50 epochs against a short run
     assert rows["RR-32 (val)"][4] == "–"                                            # no record: a dash
+
+
+def test_question_3_gives_notebook_06s_deltas_and_what_early_stopping_kept(tmp_path):
+    """Each change beside the same run without it, in points; early stopping's best epoch against its last."""
+    real = "real cifar10 (the original files, official checksums) from data"
+    accs = {"06_aug_CNN_flip+crop": 0.71, "06_aug_CNN_none": 0.68, "06_reg_dropout0.5": 0.60, "06_reg_dropout0.0": 0.655,
+            "06_reg_adam_wd0.01": 0.64}                      # its partner (Adam without weight decay) is missing
+    run = _full_run(tmp_path / "run", {"06_augmentation_regularization.ipynb": real}, [
+        *[(n, {"best_val_acc": a}) for n, a in accs.items()],
+        ("06_early_stopping_noaug", {"best_val_acc": 0.62, "histories": [
+            {"val_acc": [0.5, 0.62, 0.61, 0.58], "best_epoch": 1}]})])
+    q3 = report.build_markdown(run, tmp_path / "report", "full").split("**What are augmentation")[1].split("**How do")[0]
+    rows = [l for l in q3.splitlines() if l.startswith("| ") and "---" not in l]
+    assert "| flip + crop, CNN | 71.00 % | 68.00 % | +3.00 points | 06_aug_CNN_flip+crop vs 06_aug_CNN_none |" in rows
+    assert "| dropout 0.5 before the classifier, CNN | 60.00 % | 65.50 % | -5.50 points |" in q3
+    assert "L2" not in q3 and "RN-4" not in q3                # no row without both of its runs
+    assert "| no augmentation | 2 of 4 | 62.00 % | 58.00 % | +4.00 points | 06_early_stopping_noaug |" in rows
+    empty = report.build_markdown(_full_run(tmp_path / "empty", {"03_cnn.ipynb": real}), tmp_path / "r2", "full")
+    assert "it has no records in this run" in empty
