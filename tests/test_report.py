@@ -342,3 +342,21 @@ def test_question_3_gives_notebook_06s_deltas_and_what_early_stopping_kept(tmp_p
     assert "| no augmentation | 2 of 4 | 62.00 % | 58.00 % | +4.00 points | 06_early_stopping_noaug |" in rows
     empty = report.build_markdown(_full_run(tmp_path / "empty", {"03_cnn.ipynb": real}), tmp_path / "r2", "full")
     assert "it has no records in this run" in empty
+
+
+def test_each_source_setup_sits_beside_our_version_with_what_changed_and_by_how_much(tmp_path):
+    """A row only where both sides ran; the difference on the one metric both share; every differing setting."""
+    real = "real cifar10 (the original files, official checksums) from data"
+    run = _full_run(tmp_path / "run", {"02_mlp.ipynb": real}, [
+        ("02_mlp_small_source", {"best_val_acc": 0.47, "model": {"name": "mlp_small", "kwargs": {"num_classes": 10}},
+                                 "config": {"optimizer": "adam", "lr": 0.001, "patience": 4, "seed0": 0}}),
+        ("02_mlp_best", {"best_val_acc": 0.59, "test_acc": 0.58, "model": {"name": "mlp_small", "kwargs": {}},
+                         "config": {"optimizer": "adamw", "lr": 0.001, "label_smoothing": 0.1, "seed0": 1}}),
+        ("05_vit_best", {"best_val_acc": 0.8, "test_acc": 0.8})])          # report B's ViT did not run: no row
+    md = report.build_markdown(run, tmp_path / "report", "full")
+    rows = [l for l in md.split("### What our version changes")[1].split("##")[0].splitlines() if l.startswith("| ")]
+    assert rows[1:] == ["| the sources&#x27; small MLP | 47.00 % (02_mlp_small_source) | 59.00 % (02_mlp_best) | "
+                        "validation | +12.00 points | optimizer: adam → adamw; patience: 4 → –; label_smoothing: – → 0.1 |"]
+    alone = report.build_markdown(_full_run(tmp_path / "alone", {"05_vit.ipynb": real},
+                                            [("05_vit_best", {"best_val_acc": 0.8, "test_acc": 0.8})]), tmp_path / "r", "full")
+    assert "### What our version changes" not in alone
