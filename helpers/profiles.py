@@ -72,7 +72,7 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 # epochs at 224 pixels, 06 and 07 from the parts that ran; 08 only evaluates once 02-05 and 07 have run).
 FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 4, "04_resnet": 2.5,
                   "05_vit": 5, "06_augmentation_regularization": 2, "07_hyperparameter_search": 2,
-                  "08_evaluation": 0.1, "09_transfer_learning": 4}
+                  "08_evaluation": 0.1, "09_transfer_learning": 2.5}
 
 
 def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = None):
