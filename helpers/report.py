@@ -121,7 +121,7 @@ IMPROVED = [
      "ours trains on all 45,000 training images, C's setup here on the study's subset"),
     ("report E's masked pre-training (its best block size and fraction)",
      tuple(f"06_mask_tuned_g{g}_p{p}" for g in (4, 2, 1) for p in (0.5, 0.7, 0.9)), "06_mask_none", "best_val_acc",
-     "crops for every epoch instead of masked images for the first half"),
+     "crops for every epoch; the masked record counts only its crop epochs, after as many masked ones"),
 ]
 #: the training settings a record's config holds that "what changes" compares
 SETTINGS = ("optimizer", "lr", "weight_decay", "scheduler", "warmup_epochs", "label_smoothing", "grad_clip", "epochs",
@@ -129,12 +129,15 @@ SETTINGS = ("optimizer", "lr", "weight_decay", "scheduler", "warmup_epochs", "la
 
 
 def _changes(theirs: dict, ours: dict) -> str:
-    """What differs between two records' models and training settings, as "key: theirs → ours"."""
+    """What differs between two records' models and training settings, as "key: theirs → ours" (the
+    models only where both records describe theirs: a class name alone says nothing about its settings)."""
+    both = bool(theirs.get("model")) and bool(ours.get("model"))
+
     def described(r):
         model = r.get("model") or {}
         kwargs = {k: v for k, v in (model.get("kwargs") or {}).items() if k != "num_classes"}
         config = r.get("config") or {}
-        return {"model": model.get("name") or r.get("architecture"), **kwargs,
+        return {**({"model": model["name"], **kwargs} if both else {}),
                 **{k: config[k] for k in SETTINGS if k in config}}
     a, b = described(theirs), described(ours)
     return "; ".join(f"{k}: {_cell(a.get(k))} → {_cell(b.get(k))}" for k in dict.fromkeys([*a, *b])

@@ -360,3 +360,6 @@ def test_each_source_setup_sits_beside_our_version_with_what_changed_and_by_how_
     alone = report.build_markdown(_full_run(tmp_path / "alone", {"05_vit.ipynb": real},
                                             [("05_vit_best", {"best_val_acc": 0.8, "test_acc": 0.8})]), tmp_path / "r", "full")
     assert "### What our version changes" not in alone
+    spec = {"best_val_acc": 0.5, "model": {"name": "cnn3", "kwargs": {"dropout": 0.0}}, "config": {"epochs": 6}}
+    no_spec = {"best_val_acc": 0.4, "model": None, "architecture": "CNN3", "config": {"epochs": 3}}
+    assert report._changes(no_spec, spec) == "epochs: 3 → 6"        # a class name alone is no model to compare
