@@ -43,7 +43,8 @@ SECTIONS = [
 
 CIFAR10_TEST, CIFAR100_TEST, KAGGLE_TEST = "CIFAR-10 test set", "CIFAR-100 test set", "Kaggle's 300,000-image test set"
 CIFAR10_VAL = "a validation split of CIFAR-10's training images (val)"
-CATDOG_VAL = "validation cats and dogs of CIFAR-10 (val)"
+D_CATDOG_VAL = "D's own validation cats and dogs of CIFAR-10 (val)"
+CATDOG_VAL = "our validation cats and dogs of CIFAR-10 (another split than D's, val)"
 C_STUDY = "CIFAR-100 test set, after the study's short run"
 C_WORSE = "worse than SGD + momentum at lr 0.01 (no number given)"
 E_NO_NUMBER = "no number given"
@@ -88,9 +89,9 @@ SOURCE_NUMBERS = [
     ("Six frozen torchvision backbones, Inception v3 with loss1 + 0.4 loss2 (D: its best, ResNet) (val)", "D", 0.8589,
      "D's cat/dog subset (val)", (), "not run offline: torchvision's ImageNet weights need a download; notebook 09 "
      "runs all six (and the auxiliary loss) where they can be had"),
-    ("Five-conv CNN, cat vs dog, no augmentation (val)", "D", 0.8035, CATDOG_VAL, ("06_d_catdog_none_wd0",),
+    ("Five-conv CNN, cat vs dog, no augmentation (val)", "D", 0.8035, D_CATDOG_VAL, ("06_d_catdog_none_wd0",),
      CATDOG_VAL, "best_val_acc"),
-    ("Five-conv CNN, cat vs dog, flip + crop, weight decay 1e-5 (val)", "D", 0.8644, CATDOG_VAL,
+    ("Five-conv CNN, cat vs dog, flip + crop, weight decay 1e-5 (val)", "D", 0.8644, D_CATDOG_VAL,
      ("06_d_catdog_flip+crop_wd1e-05",), CATDOG_VAL, "best_val_acc"),
     ("RN-4 (E: RN04) (val)", "E", 0.77, "CIFAR-10, E's full training", ("04_rn4",),
      "CIFAR-10 val, a quarter of the training set, 6 epochs", "best_val_acc"),
