@@ -105,6 +105,27 @@ SOURCE_NUMBERS = [
        "best_val_acc") for g in (4, 2, 1) for p in (0.5, 0.7, 0.9)],
 ]
 
+#: Source experiments that gave no number but a finding: (experiment, source, its finding, our record, what
+#: ours shows, read from the record by a function, what ours is measured on). No difference is computed.
+FINDINGS = [
+    ("Gradient descent on the gridded Schaffer function (bilinear interpolation, numeric gradient), lr 10 in grid "
+     "units", "D", "trapped in local minima; Nesterov with beta 0.9 best overall (no number given)",
+     "01_gridded_schaffer",
+     lambda r: "share of starts ending at the global minimum: " + ", ".join(
+         f"{row['setting']} {_pct(row['global min'])}" for row in r["rows"] if row["lr_grid"] == 10),
+     "random starts on the gridded function"),
+    ("Loss and accuracy of RN/RR networks on log/log axes", "E", "a figure (no number given)", "04_rr32",
+     lambda r: "training loss and validation accuracy of RN-4 (batch 512 and 16, heavy regularization), RR-16 "
+               "and RR-32 on log/log axes: figure 04_report_e_loglog.png", "CIFAR-10 val, a quarter of the training set"),
+]
+
+
+def _finding_rows(records: dict[str, dict]) -> list[list]:
+    """The comparison table's rows for ``FINDINGS``: ours described from its record, or a dash."""
+    return [[experiment, source, "–", theirs, f"{describe(records[name])} ({name})" if name in records else "–",
+             our_set, "–"] for experiment, source, theirs, name, describe, our_set in FINDINGS]
+
+
 #: A source's setup as it ran it, beside our version of the same experiment: (what, the records run as the
 #: source ran it (the best is shown), our record, the metric both are compared on, what the records do not
 #: say that also differs). Both sides are measured on the same set, so the difference is like for like.
@@ -421,7 +442,7 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
               "both numbers were measured on the same set; report B's Kaggle set holds 300,000 images (CIFAR-10's "
               "10,000 test images among them). Where a source gave no number, its column says what it found.", "",
               _table(["experiment", "source", "source's number", "measured on", "ours (record)", "ours measured on",
-                      "difference"], _comparison_rows(records))]
+                      "difference"], _comparison_rows(records) + _finding_rows(records))]
     improved = _improved_rows(records)
     if improved:
         parts += ["", "### What our version changes", "",

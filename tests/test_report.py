@@ -364,3 +364,16 @@ def test_each_source_setup_sits_beside_our_version_with_what_changed_and_by_how_
     spec = {"best_val_acc": 0.5, "model": {"name": "cnn3", "kwargs": {"dropout": 0.0}}, "config": {"epochs": 6}}
     no_spec = {"best_val_acc": 0.4, "model": None, "architecture": "CNN3", "config": {"epochs": 3}}
     assert report._changes(no_spec, spec) == "epochs: 3 → 6"        # a class name alone is no model to compare
+
+
+def test_findings_without_a_source_number_get_a_row_read_from_our_record_and_no_difference():
+    """Report D's gridded Schaffer gave a finding, not a number: the row shows ours from the record, no difference."""
+    schaffer = {"rows": [{"setting": "GD", "lr_grid": 10, "global min": 0.09},
+                         {"setting": "Nesterov 0.9", "lr_grid": 10, "global min": 0.16},
+                         {"setting": "Nesterov 0.9", "lr_grid": 40, "global min": 0.5}]}
+    rows = {row[0]: row for row in report._finding_rows({"01_gridded_schaffer": schaffer})}
+    d = next(row for title, row in rows.items() if "gridded Schaffer" in title)
+    assert "GD 9.00 %" in d[4] and "Nesterov 0.9 16.00 %" in d[4] and "50.00 %" not in d[4]   # lr 10 only
+    assert d[2] == "–" and d[6] == "–" and d[4].endswith("(01_gridded_schaffer)")
+    e = next(row for title, row in rows.items() if "log/log" in title)
+    assert e[4] == "–"                                                                       # no record: a dash
