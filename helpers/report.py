@@ -326,7 +326,7 @@ def _answers(records: dict[str, dict]) -> str:
     finals = [[n, _model_name(r), _pct(r["best_val_acc"]), _pct(r["test_acc"]),
                f"{100 * (r['test_acc'] - r['best_val_acc']):+.2f} points"]
               for n, r in records.items() if _finite(r.get("test_acc")) and _finite(r.get("best_val_acc"))]
-    gap_table = _table(["final model (record)", "architecture", "best validation accuracy", "test accuracy", "test − validation"],
+    gap_table = _table(["tested model (record)", "architecture", "best validation accuracy", "test accuracy", "test − validation"],
                        finals) if finals else ""
     cnn, vit = acc("03_cnn_best"), acc("05_vit_best")
     finals = [(n, records[n]) for n in ("03_cnn_best", "04_resnet_best", "05_vit_best") if n in records]
@@ -353,8 +353,9 @@ def _answers(records: dict[str, dict]) -> str:
         "**Why separate training, validation and test sets?** Training data fits the weights; validation data "
         "chooses everything else (architecture, learning rate, when to stop), so it is no longer unseen; the test "
         "set, used once at the end, estimates accuracy on new data."
-        + (" Every final model of this run, with the validation accuracy that chose its weights and its one "
-           "test accuracy. Weights chosen by their validation accuracy also suit the validation set by chance, "
+        + (" Every model of this run that was tested (the final models, and the runs that, like report C's "
+           "studies, were tested as their source tested them), with the validation accuracy that chose its weights "
+           "and its one test accuracy. Weights chosen by their validation accuracy also suit the validation set by chance, "
            "so that number is optimistic; the test accuracy is the honest estimate:\n\n" + gap_table if gap_table else ""),
         "**What are augmentation, regularization and early stopping for?** All three fight overfitting: "
         "augmentation shows the model new, label-preserving variants of the images; regularization (weight "
