@@ -238,6 +238,28 @@ def store_from(folder: Path, profile: str, notebooks_dir: Path = NOTEBOOKS) -> l
     return [e["notebook"] for e in stored]
 
 
+def _parameters(pairs: list[list[str]], paths: list[Path], ap: argparse.ArgumentParser) -> dict:
+    """``-p NAME VALUE`` pairs as notebook parameters; a NAME that none of ``paths`` has is an error."""
+    import ast
+
+    import papermill as pm
+
+    if not pairs:
+        return {}
+    known = set().union(*(pm.inspect_notebook(str(p)) for p in paths))
+    unknown = sorted({name for name, _ in pairs} - known)
+    if unknown:
+        ap.error(f"no notebook of this run has the parameter(s) {', '.join(unknown)}; "
+                 f"theirs: {', '.join(sorted(known))}")
+    values = {}
+    for name, text in pairs:
+        try:
+            values[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[name] = text
+    return values
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path,
@@ -253,6 +275,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks run at the same time, each in its own kernel (sharing the GPU, or the CPU's "
                          "cores); 08 waits for the notebooks whose checkpoints it evaluates (default: 1)")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="set a parameter of the notebooks that have it, as papermill's -p (VALUE is read as a "
+                         "Python literal, else taken as text), e.g. -p epochs_finetune 1; repeat for more")
     ap.add_argument("--store", action="store_true",
                     help="write each successfully executed notebook back over its source (committed outputs)")
     ap.add_argument("--store-from", type=Path, default=None, metavar="FOLDER",
@@ -271,7 +296,8 @@ def main(argv=None) -> int:
     out_dir = args.output_dir or profiles.run_dir(args.profile) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
-    parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device}
+    parameters = {"profile": args.profile, "data_dir": data_dir, "device": args.device,
+                  **_parameters(args.parameter, paths, ap)}
     print(f"running {len(paths)} notebook(s), profile {args.profile}, outputs in {out_dir}", flush=True)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")

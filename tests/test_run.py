@@ -225,3 +225,18 @@ def test_jobs_2_stores_the_numbers_of_a_sequential_run(tmp_path, monkeypatch):
 def test_committed_notebooks_name_the_installed_kernel():
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert nbformat.read(path, 4).metadata.kernelspec == run.kernelspec(), path.name
+
+
+def test_parameters_reach_the_notebooks_that_have_them_and_unknown_names_are_refused(tmp_path, capsys):
+    """-p NAME VALUE sets a notebook parameter (a literal stays a number, other text a string)."""
+    nb = notebook(tmp_path / "01_p.ipynb", "print('epochs', repr(epochs), 'note', repr(note))",
+                  params="profile = None\ndata_dir = None\nepochs = None\nnote = None")
+    out = ["--profile", "smoke", "--output-dir", str(tmp_path / "out")]
+    assert run.main([str(nb), "-p", "epochs", "1", "-p", "note", "two words", *out]) == 0
+    executed = json.loads((tmp_path / "out" / "01_p.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "epochs 1 note 'two words'" in printed
+    with pytest.raises(SystemExit):
+        run.main([str(nb), "-p", "epoch", "1", *out])
+    err = capsys.readouterr().err
+    assert "parameter(s) epoch" in err and "epochs" in err
