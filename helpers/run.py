@@ -246,6 +246,10 @@ def _parameters(pairs: list[list[str]], paths: list[Path], ap: argparse.Argument
 
     if not pairs:
         return {}
+    own = sorted({name for name, _ in pairs} & {"profile", "data_dir", "device"})
+    if own:
+        ap.error(f"set {', '.join(own)} with {', '.join('--' + n.replace('_', '-') for n in own)} (the runner's "
+                 "own options), not -p")
     known = set().union(*(pm.inspect_notebook(str(p)) for p in paths))
     unknown = sorted({name for name, _ in pairs} - known)
     if unknown:

@@ -240,3 +240,6 @@ def test_parameters_reach_the_notebooks_that_have_them_and_unknown_names_are_ref
         run.main([str(nb), "-p", "epoch", "1", *out])
     err = capsys.readouterr().err
     assert "parameter(s) epoch" in err and "epochs" in err
+    with pytest.raises(SystemExit):
+        run.main([str(nb), "-p", "profile", "full", *out])                   # the runner's own option
+    assert "--profile" in capsys.readouterr().err
