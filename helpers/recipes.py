@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import results
 from .augment import PadCrop
 from .data import ImageSet, channels_last_pays, resolve_device
 from .models import count_parameters
@@ -316,3 +317,23 @@ def train_recipe(train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = Non
         acc0 = _evaluate(net, x_test, y_test, 0) if level else acc
     return RecipeResult(acc, timer.seconds, cfg.epochs, str(dev), cfg, acc0,
                         count_parameters(model))
+
+
+def run_recipe(name: str, train: ImageSet, test: ImageSet, cfg: RecipeConfig | None = None, *, seed: int = 0,
+               device="auto", profile: str | None = None, reuse: bool = False) -> RecipeResult:
+    """``train_recipe`` whose numbers are recorded as ``results/<name>.json``, with a fingerprint of the
+    recipe, the data, the seed and the device. With ``reuse``, a run already recorded with the same
+    fingerprint is read back instead of trained again (the numbers are those it measured)."""
+    from .experiment import fingerprint      # here: experiment's imports need nothing of this module
+
+    cfg = cfg or RecipeConfig()
+    dev = resolve_device(device)
+    key = fingerprint({"name": "FastNet", "recipe": asdict(cfg)}, (train, test), {"seed": seed, "device": dev.type})
+    record = results.read(name, profile) if reuse else None
+    if record is not None and record.get("fingerprint") == key:
+        print(f"{name}: reused the run finished on {record['date']} (same recipe, data, seed and device)")
+        return RecipeResult(record["test_acc"], record["seconds"], record["epochs"], record["device"], cfg,
+                            record["test_acc_no_tta"], record["parameters"])
+    out = train_recipe(train, test, cfg, seed=seed, device=dev)
+    results.save(name, {**out.record(), "fingerprint": key}, profile)
+    return out

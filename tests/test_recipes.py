@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers import data, recipes
+from helpers import data, recipes, results
 
 
 def test_whitening_layer_decorrelates_patches():
@@ -96,3 +96,22 @@ def test_recipe_on_a_set_smaller_than_one_batch_ends(standin):
     r = recipes.train_recipe(train, test, cfg, device="cpu")
     right = r.accuracy * len(test)
     assert right == pytest.approx(round(right)) and r.epochs == 2 and r.train_seconds > 0
+
+
+def test_run_recipe_records_its_numbers_and_reuses_them_only_for_the_same_recipe(standin, tmp_path, monkeypatch,
+                                                                                capsys):
+    monkeypatch.setenv("COURSE_RUN_DIR", str(tmp_path / "run"))
+    train, test = data.load("cifar10", standin, "train"), data.load("cifar10", standin, "test")
+    cfg = recipes.RecipeConfig(epochs=1, batch_size=64, widths=(8, 16, 16))
+    first = recipes.run_recipe("t_recipe", train, test, cfg, device="cpu", profile="smoke", reuse=True)
+    assert results.read("t_recipe", "smoke")["test_acc"] == first.accuracy
+    trained = recipes.train_recipe
+    monkeypatch.setattr(recipes, "train_recipe", lambda *a, **k: pytest.fail("trained again"))
+    again = recipes.run_recipe("t_recipe", train, test, cfg, device="cpu", profile="smoke", reuse=True)
+    assert (again.accuracy, again.accuracy_no_tta, again.train_seconds, again.parameters) == \
+           (first.accuracy, first.accuracy_no_tta, first.train_seconds, first.parameters)
+    assert "reused" in capsys.readouterr().out
+    monkeypatch.setattr(recipes, "train_recipe", trained)
+    other = recipes.RecipeConfig(epochs=2, batch_size=64, widths=(8, 16, 16))        # another recipe: trains
+    assert recipes.run_recipe("t_recipe", train, test, other, device="cpu", profile="smoke", reuse=True).epochs == 2
+    assert results.read("t_recipe", "smoke")["epochs"] == 2
