@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from . import results
 from .augment import PadCrop
 from .data import ImageSet, channels_last_pays, resolve_device
+from .experiment import fingerprint
 from .models import count_parameters
 
 __all__ = ["RecipeConfig", "FastNet", "train_recipe", "whitening_weights", "alternating_flip",
@@ -324,8 +325,6 @@ def run_recipe(name: str, train: ImageSet, test: ImageSet, cfg: RecipeConfig | N
     """``train_recipe`` whose numbers are recorded as ``results/<name>.json``, with a fingerprint of the
     recipe, the data, the seed and the device. With ``reuse``, a run already recorded with the same
     fingerprint is read back instead of trained again (the numbers are those it measured)."""
-    from .experiment import fingerprint      # here: experiment's imports need nothing of this module
-
     cfg = cfg or RecipeConfig()
     dev = resolve_device(device)
     key = fingerprint({"name": "FastNet", "recipe": asdict(cfg)}, (train, test), {"seed": seed, "device": dev.type})
