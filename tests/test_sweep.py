@@ -236,6 +236,30 @@ def test_a_killed_worker_is_resumed_without_losing_or_repeating_a_trial(tiny, tm
     assert retry[0].state == TrialState.COMPLETE
 
 
+def test_a_killed_grid_sweep_completes_each_point_once(tiny, tmp_path, one_thread):
+    """As notebook 07 reads a grid: after a kill and a resume, the table keeps the killed trial as
+    FAIL, and its complete trials hold each grid point exactly once (so they pivot into the grid)."""
+    root, train, val = tiny
+    url = f"sqlite:///{tmp_path}/killed_grid.db"
+    space = {"lr": [1e-3, 3e-3], "batch_size": [16, 32]}
+    study = sweep.create_study("kgrid", url, sampler="grid", space=space, prune=False,
+                               fixed={**TINY, "epochs": 6, "optimizer": "adamw"}, heartbeat=1, grace=3)
+    proc = _worker(url, "kgrid", 4, root)
+    deadline = time.time() + 60
+    while not any(t.state == TrialState.RUNNING and t.intermediate_values for t in study.get_trials()):
+        assert time.time() < deadline and proc.poll() is None, "the worker ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    sweep.optimize(study, train, val, timeout=60, verbose=False)              # n_trials=None: the grid
+    table = sweep.results_table(study)
+    assert list(table.state).count("FAIL") == 1
+    complete = table[table.state == "COMPLETE"]
+    grid = complete.pivot(index="lr", columns="batch_size", values="value")
+    assert grid.shape == (2, 2) and not grid.isna().any().any()
+    assert sorted(zip(complete.lr, complete.batch_size)) == sorted((a, b) for a in space["lr"] for b in space["batch_size"])
+
+
 # ---------------------------------------------------------------------------------------------
 # A real PostgreSQL server on loopback
 # ---------------------------------------------------------------------------------------------
