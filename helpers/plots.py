@@ -365,9 +365,9 @@ def tsne_scatter(points, labels, classes, title: str = "", ax=None, size: float 
     return fig
 
 
-def grouped_bars(values: dict, names, title: str = "", ylabel: str = "accuracy", ax=None):
+def grouped_bars(values: dict, names, title: str, ylabel: str, xlabel: str, ax=None):
     """Bars per name (e.g. the 20 CIFAR-100 superclasses), one bar colour per series in ``values``
-    (``{series label: [value per name]}``)."""
+    (``{series label: [value per name]}``); ``xlabel`` says what the names are."""
     names = list(names)
     if ax is None:
         fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) * max(1, len(values))), 3.8))
@@ -380,8 +380,8 @@ def grouped_bars(values: dict, names, title: str = "", ylabel: str = "accuracy",
             raise ValueError(f"series {label!r} has {len(v)} values for {len(names)} names")
         ax.bar(x + (i - (len(values) - 1) / 2) * width, v, width, label=label)
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
-    ax.set(title=title, ylabel=ylabel)
+    ax.set(title=title, ylabel=ylabel, xlabel=xlabel)
     if len(values) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))   # beside the bars, never over them
     fig.tight_layout()
     return fig

@@ -35,3 +35,19 @@ def test_curves_plot_the_mean_over_seeds_and_loglog_sets_both_axes():
         np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), [3.0, 1.5, 1.0])
         np.testing.assert_allclose(acc_ax.lines[0].get_xdata(), [1, 2, 3])   # epochs count from 1 on a log axis
         plt.close(fig)
+
+
+def test_grouped_bars_label_both_axes_and_refuse_a_short_series():
+    fig = plots.grouped_bars({"frozen": [0.8, 0.6], "fine-tuned": [0.7, 0.9]}, ["a", "b"],
+                             title="t", ylabel="validation accuracy", xlabel="backbone")
+    ax = fig.axes[0]
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("t", "backbone", "validation accuracy")
+    assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0.6, 0.7, 0.8, 0.9]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["frozen", "fine-tuned"]
+    plt.close(fig)
+    try:
+        plots.grouped_bars({"frozen": [0.8]}, ["a", "b"], title="t", ylabel="y", xlabel="x")
+    except ValueError as e:
+        assert "'frozen' has 1 values for 2 names" in str(e)
+    else:
+        raise AssertionError("a series shorter than the names was accepted")
