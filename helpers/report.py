@@ -408,7 +408,9 @@ def build_markdown(run_dir: Path, out_dir: Path, profile: str, figures: Path | N
     missing = [prefix[:2] for _, prefix, _ in SECTIONS if prefix[:2] not in ran
                and not any(n.startswith(prefix) for n in records) and not any(figures.glob(f"{prefix}*.png"))]
     if missing and len(missing) < len(SECTIONS):
-        parts += [f"> **A partial run:** notebooks {', '.join(missing)} have not run in it; their sections say so.", ""]
+        which = (f"notebook {missing[0]} has not run in it; its section says so" if len(missing) == 1 else
+                 f"notebooks {', '.join(missing)} have not run in it; their sections say so")
+        parts += [f"> **A partial run:** {which}.", ""]
     parts += ["## Run", "", _table(["", ""], [
         ["built", _dt.datetime.now().isoformat(timespec="seconds")],
         ["profile", profile],

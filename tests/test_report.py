@@ -105,6 +105,14 @@ def _full_run(path, data_by_notebook, records=()):
     return path
 
 
+def test_a_run_missing_one_notebook_names_it_in_the_singular(tmp_path):
+    real = "real cifar10 (the original files, official checksums) from data"
+    names = [prefix for _, prefix, _ in report.SECTIONS if not prefix.startswith("08")]
+    run = _full_run(tmp_path / "run", {f"{prefix}.ipynb": real for prefix in names})
+    top = report.build_markdown(run, tmp_path / "report", "full").split("## Run")[0]
+    assert "A partial run:** notebook 08 has not run in it; its section says so." in top
+
+
 def test_report_of_a_real_run_names_only_the_notebooks_that_used_stand_in_data(tmp_path):
     """A full run whose only stand-in is STL-10 (not to be had offline) is a real run with one caveat."""
     real = "real cifar10 (the original files, official checksums) from data"
