@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import functools
 import math
 import sys
 import time
@@ -46,11 +47,11 @@ from .data import Batches, ImageSet, find_data, is_standin, resolve_device, spli
 from .files import save_atomic
 from .spaces import (CNN_SPACE, PRESETS, SAMPLERS, VIT_SPACE, check_settings, grid_size, preset, route,  # noqa: F401
                      suggest, validate_space)
-from .training import TrainingDiverged, fit, seed_everything
+from .training import TrainingDiverged, fit, seconds_per_step, seed_everything
 
 __all__ = ["CNN_SPACE", "VIT_SPACE", "PRESETS", "SAMPLERS", "StorageError", "validate_space",
            "preset", "default_storage", "create_study", "optimize", "results_table", "best_config",
-           "study_settings", "importances", "quiet_optuna", "main"]
+           "study_settings", "importances", "epoch_seconds", "quiet_optuna", "main"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _LOCKS: "weakref.WeakKeyDictionary[optuna.Study, tuple]" = weakref.WeakKeyDictionary()   # lock, URL, heartbeat
@@ -326,6 +327,17 @@ class _Objective:
             trial.set_user_attr("diverged", str(e).split(":")[0])
             return max([a for a in curves["val_acc"] if math.isfinite(a)], default=0.0)
         return history.best_val_acc
+
+
+def epoch_seconds(settings: dict, images: int, num_classes: int, device="auto") -> float:
+    """Seconds one training epoch over ``images`` images takes for a trial with ``settings`` (the
+    fixed settings and one value of each searched parameter), from two timed training steps of its
+    model at its batch size: for an estimate before a sweep's hours of training. Evaluation comes on top."""
+    if images < 1:
+        raise ValueError(f"epoch_seconds needs at least one training image, got images={images}")
+    model_name, model_kw, batch_size, _ = route(settings)
+    build = functools.partial(models.build, model_name, num_classes=num_classes, **model_kw)
+    return seconds_per_step(build, batch_size, device=device) * math.ceil(images / batch_size)
 
 
 def _describe(t: optuna.trial.FrozenTrial) -> str:

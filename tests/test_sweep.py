@@ -159,6 +159,35 @@ def test_grid_sweep_runs_each_point_once_and_resumes(tiny, tmp_path, one_thread)
         sweep.optimize(study, val, train, n_trials=5, verbose=False)
 
 
+def test_epoch_seconds_counts_the_steps_of_an_epoch_and_a_larger_model_costs_more(one_thread):
+    small = {"model": "vit", "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 1, "head_dim": 8,
+             "mlp_dim": 16, "batch_size": 32, "lr": 1e-3, "epochs": 6}
+    large = {**small, "patch_size": 4, "embed_dim": 64, "depth": 4, "num_heads": 4}
+    t_small = sweep.epoch_seconds(small, 320, 10, "cpu")
+    t_large = sweep.epoch_seconds(large, 320, 10, "cpu")
+    assert 0 < t_small < t_large                  # a 16x larger model (timed for real, on one thread)
+    with pytest.raises(ValueError, match="at least one training image"):
+        sweep.epoch_seconds(small, 0, 10, "cpu")
+
+
+def test_epoch_seconds_times_the_trials_model_at_its_batch_size(monkeypatch):
+    timed = []
+
+    def one_step(build, batch_size, device):
+        timed.append((build(), batch_size, device))
+        return 0.5
+
+    monkeypatch.setattr(sweep, "seconds_per_step", one_step)   # the step's timing, not what is under test
+    settings = {"model": "cnn3", "channels": (4, 8), "hidden": 16, "dropout": 0.2, "batch_size": 64,
+                "lr": 1e-3, "epochs": 6, "optimizer": "adamw"}
+    assert sweep.epoch_seconds(settings, 650, 7, "cpu") == 0.5 * 11          # 650 images: 11 batches of 64
+    model, batch_size, device = timed[0]
+    assert (batch_size, device) == (64, "cpu")
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 7)                  # its model, its classes
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in sweep.models.build("cnn3", num_classes=7, channels=(4, 8), hidden=16).parameters())
+
+
 def test_median_pruning_stops_bad_trials(tiny, tmp_path, one_thread):
     _, train, val = tiny
     # half the learning rates are far too small to learn anything in 3 epochs
