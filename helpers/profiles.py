@@ -70,9 +70,8 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 # costs"): measured for 00-02, 04 (its training, run in parts), 06 (7,888 s in one call) and 09 (3,940 s
 # in one call; a CPU leaves its Lite0 fine-tune out); estimated for the others from their timed parts
 # (03 and 05 from timed epochs; 07 from its estimate cell, at most 0.9 h for the CNN searches and 0.2 to
-# 7.9 h for the ViT search without pruning; an earlier run's ViT search trained 72 epochs, its last
-# three trials 1,105 to 1,653 s for 6 epochs each;
-# 08 only evaluates once 02-05 and 07 have run).
+# 7.9 h for the ViT search without pruning, and from an earlier run's ViT trials, 1,105 to 1,653 s for
+# 6 epochs each; 08 only evaluates once 02-05 and 07 have run).
 FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 4, "04_resnet": 2.5,
                   "05_vit": 5, "06_augmentation_regularization": 2, "07_hyperparameter_search": 4,
                   "08_evaluation": 0.1, "09_transfer_learning": 1.1}
