@@ -201,8 +201,9 @@ def _comparison_rows(records: dict[str, dict]) -> list[list]:
     for experiment, source, theirs, their_set, candidates, our_set, *metric in SOURCE_NUMBERS:
         key = metric[0] if metric else "test_acc"
         found = [(records[n][key], n) for n in candidates if _finite(records.get(n, {}).get(key))]
-        if not found:
-            rows.append([experiment, source, _pct(theirs), their_set, "–", our_set, "–"])
+        if not found:     # say where the number would come from (a row without records says why itself)
+            missing = f"– (not in this run: notebook {candidates[0][:2]} records it as {candidates[0]})" if candidates else "–"
+            rows.append([experiment, source, _pct(theirs), their_set, missing, our_set, "–"])
             continue
         ours, name = max(found)
         target = (records[name].get("config") or {}).get("target")

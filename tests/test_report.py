@@ -251,7 +251,7 @@ def test_report_compares_like_with_like_and_shows_every_figure_but_no_stand_in_a
     for row in table:                                   # a difference only where both sides measured the same set
         cells = [c.strip() for c in row.strip("|").split(" | ")]
         their_set, ours, our_set, diff = cells[3], cells[4], cells[5], cells[6]
-        assert ("points" in diff) == (their_set == our_set and ours != "–"), row
+        assert ("points" in diff) == (their_set == our_set and not ours.startswith("–")), row
     cnn_a = next(l for l in lines if l.startswith("| Simple CNN | A |"))
     assert "91.00 % (03_cnn_best)" in cnn_a and "+14.00 points" in cnn_a          # the best of 03 and 07
     assert "![00_stl10_subset]" not in md and "00_stl10_subset is left out" in md   # no stand-in as data
@@ -331,7 +331,10 @@ def test_comparison_rows_read_the_named_metric_and_print_no_difference_without_a
     assert adam[6] == "–"                                                           # no number, no difference
     short = rows["CIFAR-100 ConvNet as C trained it: SGD + momentum, lr 0.01"]
     assert short[6].startswith("not comparable")                                    # 50 epochs against a short run
-    assert rows["RR-32 (val)"][4] == "–"                                            # no record: a dash
+    assert rows["RR-32 (val)"][4] == "– (not in this run: notebook 04 records it as 04_rr32)"   # no record: where from
+    assert rows["Report B's ViT (6 layers, embed 30, patch 4), as B trained it (val)"][4].endswith("as 05_vit_report_b)")
+    backbones = rows["Six frozen torchvision backbones, Inception v3 with loss1 + 0.4 loss2 (D: its best, ResNet) (val)"]
+    assert backbones[4] == "–" and backbones[5].startswith("not run offline")     # no record expected: the reason
 
 
 def test_question_3_gives_notebook_06s_deltas_and_what_early_stopping_kept(tmp_path):
