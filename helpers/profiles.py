@@ -67,13 +67,14 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 
 
 # Wall time of each notebook's full profile on a 2-core x86 CPU, in hours (README, "What a full run
-# costs"): measured for 00-02, 04 (3,655 to 5,755 s in one call), 06 (7,888 s in one call) and 09 (3,940 s
-# in one call; a CPU leaves its Lite0 fine-tune out); estimated for the others from their timed parts
-# (03 and 05 from timed epochs; 07 from the durations its three studies recorded, 2.9 h in all with the
-# final CNN; 08 only evaluates once 02-05 and 07 have run).
-FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 4, "04_resnet": 1.6,
-                  "05_vit": 5, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
-                  "08_evaluation": 0.1, "09_transfer_learning": 1.1}
+# costs"): measured for 00-02, 03 (6,322 s in one call), 04 (3,655 to 5,755 s in one call), 06 (7,888 s in
+# one call) and 07 (2.9 h from the durations its three studies recorded); estimated for the others: 05 from
+# its measured runs (6.4 h of training) and B's ViT's timed steps (at least 1.3 h); 09 from 3,940 s measured
+# before its Lite0 fine-tune ran on a CPU too, plus 5 Lite0 epochs (1,343 s for one in float32, less in
+# bfloat16); 08 only evaluates once 02-05 and 07 have run.
+FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 1.6,
+                  "05_vit": 8, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
+                  "08_evaluation": 0.1, "09_transfer_learning": 2.5}
 
 
 def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = None):
