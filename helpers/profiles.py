@@ -72,7 +72,7 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 # its measured runs (6.4 h of training) and B's ViT's timed steps (at least 1.3 h); 09 from 3,940 s measured
 # before its Lite0 fine-tune ran on a CPU too, plus 5 Lite0 epochs (1,343 s for one in float32, less in
 # bfloat16); 08 only evaluates once 02-05 and 07 have run.
-FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 1.6,
+FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 2.2,
                   "05_vit": 8, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
                   "08_evaluation": 0.1, "09_transfer_learning": 2.5}
 
