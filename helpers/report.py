@@ -318,6 +318,37 @@ def _q3_tables(records: dict[str, dict]) -> str:
     return "\n\n".join(out)
 
 
+def _equal_budget(records: dict[str, dict]) -> str:
+    """Q4 at equal training time on one device: of the ViT and the CNN (or the ResNet), the longer run's
+    history is cut where the shorter run's training ended."""
+    vit = records.get("05_vit_best")
+    if not vit or not _finite(vit.get("seconds")):
+        return ""
+    sentences = []
+    for name in ("03_cnn_best", "04_resnet_best"):
+        other = records.get(name)
+        if not other or other.get("device") != vit.get("device") or not _finite(other.get("seconds")):
+            continue
+        (short, s), (long, l) = sorted([("05_vit_best", vit), (name, other)], key=lambda pair: pair[1]["seconds"])
+        history = (l.get("histories") or [{}])[0]
+        elapsed, done = 0.0, 0
+        for seconds in history.get("seconds", []):
+            if elapsed + seconds > s["seconds"]:
+                break
+            elapsed, done = elapsed + seconds, done + 1
+        if not done or len(history.get("val_acc", [])) < done:
+            continue
+        sentences.append(
+            f"In the {s['seconds']:,.0f} s that {short} trained on {s['device']}, {long} finished {done} of its "
+            f"{len(history['seconds'])} epochs with a best validation accuracy of {_pct(max(history['val_acc'][:done]))}, "
+            f"against {short}'s {_pct(s.get('best_val_acc'))} ({long}'s learning rate was scheduled for all "
+            f"{len(history['seconds'])} epochs, so a run planned for that time would do somewhat better).")
+        if _finite(s.get("test_acc")) and _finite(l.get("test_acc")) and s["test_acc"] > l["test_acc"]:
+            sentences.append(f"Trained to its end, {short} is the more accurate on the test set ({_pct(s['test_acc'])} against "
+                             f"{_pct(l['test_acc'])}) in {s['seconds'] / l['seconds']:.0%} of {long}'s training time.")
+    return " ".join(sentences)
+
+
 def _answers(records: dict[str, dict]) -> str:
     """The four questions of the source reports, answered with this run's evidence where it has some."""
     def acc(name, key="test_acc"):
@@ -339,7 +370,7 @@ def _answers(records: dict[str, dict]) -> str:
     by_confidence = {row.get("predictions"): row for row in (records.get("08_loss_by_confidence") or {}).get("rows", [])}
     sure_wrong = by_confidence.get("wrong, confidence >= 0.9")
     large, small = acc("02_mlp_large_source", "best_val_acc"), acc("02_mlp_small_source", "best_val_acc")
-    q3 = _q3_tables(records)
+    q3, equal = _q3_tables(records), _equal_budget(records)
     return "\n\n".join([
         "**What are a loss function and cross-entropy?** A loss turns the model's output and the true label "
         "into one number to minimise. Cross-entropy is the negative log of the probability the model gives "
@@ -369,7 +400,8 @@ def _answers(records: dict[str, dict]) -> str:
         "must learn those regularities from data, and it needs more data or stronger augmentation on small sets."
         + (f" In this run the best CNN reached {_pct(cnn)} and the ViT {_pct(vit)} test accuracy." if cnn and vit else "")
         + (" The final models of notebooks 03-05 with what each was given; accuracies compare fairly only where "
-           "the training time on the same device is about the same:\n\n" + budget_table if budget_table else ""),
+           "the training time on the same device is about the same:\n\n" + budget_table if budget_table else "")
+        + ("\n\nAt equal training time, from the per-epoch times of their records: " + equal if equal else ""),
     ])
 
 

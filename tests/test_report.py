@@ -388,3 +388,20 @@ def test_findings_without_a_source_number_get_a_row_read_from_our_record_and_no_
     assert d[2] == "–" and d[6] == "–" and d[4].endswith("(01_gridded_schaffer)")
     e = next(row for title, row in rows.items() if "log/log" in title)
     assert e[4] == "–"                                                                       # no record: a dash
+
+
+def test_question_4_cuts_the_longer_run_where_the_shorter_one_ended(tmp_path):
+    """At equal time on one device: the longer run's best validation accuracy within the shorter one's seconds."""
+    real = "real cifar10 (the original files, official checksums) from data"
+    def record(seconds, val_accs, test, device="cpu"):
+        return {"best_val_acc": max(val_accs), "test_acc": test, "seconds": sum(seconds), "device": device,
+                "model": {"name": "net", "kwargs": {}}, "histories": [{"seconds": seconds, "val_acc": val_accs}]}
+    run = _full_run(tmp_path / "run", {"03_cnn.ipynb": real}, [
+        ("03_cnn_best", record([100.0, 100.0], [0.5, 0.9], 0.89)),                   # 200 s
+        ("04_resnet_best", record([50.0] * 4, [0.6, 0.7, 0.8, 0.93], 0.92, "cuda")),  # another device: no cut
+        ("05_vit_best", record([60.0] * 4, [0.3, 0.45, 0.4, 0.8], 0.79))])            # 240 s
+    q4 = report.build_markdown(run, tmp_path / "report", "full").split("**How do ViTs and CNNs differ?**")[1]
+    assert ("In the 200 s that 03_cnn_best trained on cpu, 05_vit_best finished 3 of its 4 epochs with a best "
+            "validation accuracy of 45.00 %, against 03_cnn_best's 90.00 %") in q4
+    assert "03_cnn_best is the more accurate on the test set (89.00 % against 79.00 %) in 83% of 05_vit_best's" in q4
+    assert "04_resnet_best trained" not in q4 and "that 05_vit_best trained" not in q4
