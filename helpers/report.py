@@ -343,7 +343,7 @@ def _equal_budget(records: dict[str, dict]) -> str:
             f"{len(history['seconds'])} epochs with a best validation accuracy of {_pct(max(history['val_acc'][:done]))}, "
             f"against {short}'s {_pct(s.get('best_val_acc'))} ({long}'s learning rate was scheduled for all "
             f"{len(history['seconds'])} epochs, so a run planned for that time would do somewhat better).")
-        if _finite(s.get("test_acc")) and _finite(l.get("test_acc")) and s["test_acc"] > l["test_acc"]:
+        if _finite(s.get("test_acc")) and _finite(l.get("test_acc")) and s["test_acc"] > l["test_acc"] and l["seconds"] > 0:
             sentences.append(f"Trained to its end, {short} is the more accurate on the test set ({_pct(s['test_acc'])} against "
                              f"{_pct(l['test_acc'])}) in {s['seconds'] / l['seconds']:.0%} of {long}'s training time.")
     return " ".join(sentences)
