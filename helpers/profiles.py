@@ -67,13 +67,14 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 
 
 # Wall time of each notebook's full profile on a 2-core x86 CPU, in hours (README, "What a full run
-# costs"): measured for 00-02, 03 (6,322 s in one call), 04 (3,655 to 5,755 s in one call), 06 (7,888 s in
-# one call) and 07 (2.9 h from the durations its three studies recorded); estimated for the others: 05 from
-# its measured runs (6.4 h of training) and B's ViT's timed steps (at least 1.3 h); 09 from 3,940 s measured
-# before its Lite0 fine-tune ran on a CPU too, plus 5 Lite0 epochs (1,343 s for one in float32, less in
-# bfloat16); 08 only evaluates once 02-05 and 07 have run.
+# costs"): measured for 00-02, 03 (6,322 s in one call), 04 (7,279 s of training, all its runs counted), 05
+# (the training times its runs recorded, 2026-12-07, bf16: the study runs 1,515 s, report B's ViT 4,410 s,
+# the final ViT about 223 s an epoch for 40 epochs), 06 (7,888 s in one call) and 07 (2.9 h from the
+# durations its three studies recorded); estimated for 09 from 3,940 s measured before its Lite0 fine-tune
+# ran on a CPU too, plus 5 Lite0 epochs (1,343 s for one in float32, less in bfloat16); 08 only evaluates
+# once 02-05 and 07 have run.
 FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 2.2,
-                  "05_vit": 8, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
+                  "05_vit": 4.2, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
                   "08_evaluation": 0.1, "09_transfer_learning": 2.5}
 
 
