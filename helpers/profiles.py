@@ -76,6 +76,10 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 2.2,
                   "05_vit": 4.2, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
                   "08_evaluation": 0.1, "09_transfer_learning": 2.5}
+# Those of the notebooks above measured with bfloat16 mixed precision on a CPU with AVX512-BF16. Without
+# it, one training step of their large models took 2.0x (ResNet-9), 3.7x (RN-4) and 4.5x (the final ViT:
+# 2.67 s against 0.59 s, batch 128, 2026-12-08) as long on 2-core AMD EPYCs.
+BF16_MEASURED = {"03_cnn", "04_resnet", "05_vit", "09_transfer_learning"}
 
 
 def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = None):
@@ -84,7 +88,7 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     ``device``: a ``torch.device`` or a name (``"auto"`` resolves as ``devices.resolve_device``);
     ``notebook``: the notebook's name, e.g. ``"05_vit"``. Returns the resolved device.
     """
-    from .devices import device_label, resolve_device  # here, so that the profile switch itself does not need PyTorch
+    from .devices import bf16_pays, device_label, resolve_device  # here: the profile switch itself needs no PyTorch
 
     device = resolve_device(device)
     what = device_label(device)
@@ -93,7 +97,11 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     print(f"DEVICE: {what}")
     hours = FULL_CPU_HOURS.get(notebook)
     if cfg.profile == "full" and device.type == "cpu" and hours and hours >= 0.25:
-        print(f"NOTE: the full profile of this notebook takes about {hours:g} h on a 2-core CPU. "
+        slower = ""
+        if notebook in BF16_MEASURED and not (bf16_pays(device) if amp is None else amp):
+            slower = (" with bfloat16 (AVX512-BF16); without it, as here, its large models train two to five "
+                      "times as long (the estimate below times this machine)")
+        print(f"NOTE: the full profile of this notebook takes about {hours:g} h on a 2-core CPU{slower}. "
               f"profile='quick' runs it on the real data in at most about 10 minutes, "
               f"profile='smoke' in seconds on generated data.")
     return device
