@@ -6,7 +6,8 @@ that is left at ``None`` takes the value of the chosen profile:
 * ``smoke``: seconds on a laptop CPU, on small generated data. It checks that
   everything runs; its numbers are not results.
 * ``quick``: the real data, smaller: fewer images, epochs and runs, so that each
-  notebook takes at most about 10 minutes on a 2-core laptop CPU. Its numbers are
+  notebook takes at most about 10 minutes on a 2-core laptop CPU with bfloat16 (03-05
+  took 15 to 36 minutes in float32 on one without it: README). Its numbers are
   real, and lower than the full run's.
 * ``full``: the real experiment on the real data.
 
@@ -67,13 +68,13 @@ def resolve(profile: str | None, defaults: dict[str, dict], **explicit) -> Simpl
 
 
 # Wall time of each notebook's full profile on a 2-core x86 CPU, in hours (README, "What a full run
-# costs"): measured for 00-02, 03 (6,322 s in one call), 04 (7,279 s of training, all its runs counted), 05
+# costs"): measured for 00-02 (01: 338 s alone, 2026-12-08), 03 (6,322 s in one call), 04 (7,279 s of training, all its runs counted), 05
 # (the training times its runs recorded, 2026-12-07, bf16: the study runs 1,515 s, report B's ViT 4,410 s,
 # the final ViT about 223 s an epoch for 40 epochs), 06 (7,888 s in one call) and 07 (2.9 h from the
 # durations its three studies recorded); estimated for 09 from 3,940 s measured before its Lite0 fine-tune
 # ran on a CPU too, plus 5 Lite0 epochs (1,343 s for one in float32, less in bfloat16); 08 only evaluates
 # once 02-05 and 07 have run.
-FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.05, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 2.2,
+FULL_CPU_HOURS = {"00_data": 0.01, "01_gradient_descent": 0.1, "02_mlp": 1.0, "03_cnn": 1.8, "04_resnet": 2.2,
                   "05_vit": 4.2, "06_augmentation_regularization": 2, "07_hyperparameter_search": 3,
                   "08_evaluation": 0.1, "09_transfer_learning": 2.5}
 # Those of the notebooks above measured with bfloat16 mixed precision on a CPU with AVX512-BF16. Without
@@ -97,12 +98,13 @@ def announce(cfg: SimpleNamespace, device, notebook: str, amp: bool | None = Non
     print(f"DEVICE: {what}")
     hours = FULL_CPU_HOURS.get(notebook)
     if cfg.profile == "full" and device.type == "cpu" and hours and hours >= 0.25:
-        slower = ""
+        slower, quick_slower = "", ""
         if notebook in BF16_MEASURED and not (bf16_pays(device) if amp is None else amp):
             slower = (" with bfloat16 (AVX512-BF16); without it, as here, its large models train two to five "
                       "times as long (the estimate below times this machine)")
+            quick_slower = " (up to about 40 without bfloat16)"
         print(f"NOTE: the full profile of this notebook takes about {hours:g} h on a 2-core CPU{slower}. "
-              f"profile='quick' runs it on the real data in at most about 10 minutes, "
+              f"profile='quick' runs it on the real data in at most about 10 minutes{quick_slower}, "
               f"profile='smoke' in seconds on generated data.")
     return device
 
