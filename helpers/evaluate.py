@@ -27,6 +27,13 @@ class Evaluation:
     def predictions(self) -> torch.Tensor:
         return self.probabilities.argmax(1)
 
+    @property
+    def confusion_rates(self) -> torch.Tensor:
+        """The confusion matrix with each row divided by its count: ``[i, j]`` is the share of class ``i``
+        predicted as ``j`` (float64; a class with no samples gives a row of zeros)."""
+        cm = self.confusion.double()
+        return cm / cm.sum(1, keepdim=True).clamp_min(1)
+
     def __repr__(self) -> str:
         return f"Evaluation(loss={self.loss:.4f}, accuracy={self.accuracy:.4f}, n={len(self.labels)})"
 

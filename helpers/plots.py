@@ -216,8 +216,7 @@ def confusion(evaluation, title: str = "Confusion matrix", ax=None):
     """Row-normalised confusion matrix as a heatmap: row = true class, column = predicted class."""
     import seaborn as sns
 
-    cm = evaluation.confusion.double()
-    cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
+    cm = evaluation.confusion_rates
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 5.4))
     sns.heatmap(cm.numpy(), annot=len(cm) <= 10, fmt=".0%", annot_kws={"size": 7}, cmap="Blues", vmin=0, vmax=1,
